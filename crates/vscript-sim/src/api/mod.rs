@@ -1,0 +1,1 @@
+//! The Kubernetes REST surface of the simulator (see kube-wire.md).

@@ -1,0 +1,1 @@
+//! The simulated Vantiq installation: controllers, behaviour, tools dir, gradle shim, invariants.
