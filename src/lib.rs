@@ -1,1 +1,13 @@
+//! vscript: the Vantiq maintenance runbook as editable, rehearsable Rhai scripts.
 
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod files;
+pub mod git;
+pub mod gradle;
+pub mod http;
+pub mod k8s;
+pub mod shipped;
+pub mod simlink;
+pub mod tls;

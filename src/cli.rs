@@ -1,0 +1,849 @@
+//! The command line: the one place that prints errors and picks exit codes
+//! (0 ok, 1 script failed, 2 usage, 3 aborted by the operator, 4 safety refusal).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::engine::{
+    self, Host,
+    host::{Output, Target, VantiqEndpoint},
+};
+use crate::simlink as vscript_sim;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_ABORTED: u8 = 3;
+pub const EXIT_REFUSED: u8 = 4;
+
+#[derive(Parser, Debug)]
+#[command(name = "vscript", version, about = "Vantiq maintenance runbooks as safe, rehearsable Rhai scripts", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a procedure (a script path, or a name like `license_renew`).
+    Run(RunArgs),
+    /// Compile and lint scripts without running them (syntax, unknown functions).
+    Check {
+        /// Scripts or directories of scripts (default: the shipped scripts).
+        paths: Vec<PathBuf>,
+    },
+    /// List the procedures available, with where each comes from.
+    List {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// The API reference of every script function, generated from the registrations.
+    Doc {
+        /// Show one function (`k8s::scale`, `scale`, or a module `k8s`).
+        name: Option<String>,
+    },
+    /// Shell completions.
+    Completions { shell: clap_complete::Shell },
+    /// The simulated Vantiq cluster.
+    #[command(subcommand)]
+    Sim(SimCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum SimCmd {
+    /// Start a simulated installation in DIR and serve it until Ctrl-C.
+    Start {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Time scale: every delay is divided by this.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Copy and simulate this existing tools dir instead of generating one.
+        #[arg(long)]
+        tools: Option<PathBuf>,
+    },
+    /// Print the simulator's invariant violations; exit 0 only when there are none.
+    Check {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// The gradlew shim (called by the simulated tools dir's ./gradlew).
+    #[command(hide = true)]
+    Gradle {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Which cluster and tools dir to act on.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TargetArgs {
+    /// The k8sdeploy_tools checkout (default: $VSCRIPT_TOOLS, or the current dir if it has targetCluster/).
+    #[arg(long, env = "VSCRIPT_TOOLS")]
+    pub tools: Option<PathBuf>,
+    /// The cluster name passed to gradle as -Pcluster (default: targetCluster's git branch).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// The Vantiq namespace (default: vantiq.installation in cluster.properties).
+    #[arg(short = 'n', long = "namespace")]
+    pub namespace: Option<String>,
+    /// The kube context (default: the kubeconfig's current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The kubeconfig (default: targetCluster/kubeconfig).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Run against a built-in simulated cluster (seeded from --tools if given, which is only copied).
+    #[arg(long)]
+    pub rehearse: bool,
+    /// Simulator speed for --rehearse.
+    #[arg(long, hide = true)]
+    pub speed: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Script path or procedure name.
+    pub script: String,
+    /// A parameter (repeatable): --set tag=1.31.0
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Read for real; write nothing: Kubernetes writes go with dryRun=All, file edits show a diff.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Answer yes to confirmations (unattended runs).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// A usage or setup error with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(m: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_USAGE,
+            message: m.into(),
+        }
+    }
+    pub fn failed(m: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_FAILED,
+            message: m.into(),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let code = match cli.cmd {
+        Cmd::Run(args) => run(args),
+        Cmd::Check { paths } => check(&paths),
+        Cmd::List { target } => list(&target),
+        Cmd::Doc { name } => doc(name.as_deref()),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "vscript", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+        Cmd::Sim(cmd) => sim(cmd),
+    };
+    match code {
+        Ok(c) => ExitCode::from(c),
+        Err(f) => {
+            eprintln!(
+                "{}",
+                if f.message.starts_with("error") {
+                    f.message
+                } else {
+                    format!("error: {}", f.message)
+                }
+            );
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+// ---- scripts ------------------------------------------------------------------------
+
+/// A script to run: its display name, source text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub name: String,
+    pub source_name: String,
+    pub text: String,
+    pub origin: String,
+}
+
+/// Finds a script by path, or by name in `./scripts`, the tools dir's `scripts/`, and the shipped ones.
+pub fn resolve_script(spec: &str, tools: Option<&Path>) -> Result<Script, Failure> {
+    let p = Path::new(spec);
+    let looks_like_path = spec.contains('/') || spec.ends_with(".rhai");
+    if looks_like_path || p.is_file() {
+        let text = std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("cannot read script `{spec}`: {e}")))?;
+        let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        return Ok(Script {
+            name,
+            source_name: spec.to_owned(),
+            text,
+            origin: "file".into(),
+        });
+    }
+    let file = format!("{spec}.rhai");
+    let mut dirs = vec![PathBuf::from("scripts")];
+    if let Some(t) = tools {
+        dirs.insert(0, t.join("scripts"));
+    }
+    for d in dirs {
+        let f = d.join(&file);
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            return Ok(Script {
+                name: spec.to_owned(),
+                source_name: f.display().to_string(),
+                text,
+                origin: d.display().to_string(),
+            });
+        }
+    }
+    if let Some(text) = crate::shipped::script(spec) {
+        return Ok(Script {
+            name: spec.to_owned(),
+            source_name: format!("scripts/{file}"),
+            text: text.to_owned(),
+            origin: "shipped".into(),
+        });
+    }
+    let names: Vec<&str> = crate::shipped::SCRIPTS.iter().map(|(n, _)| *n).collect();
+    Err(Failure::usage(format!(
+        "no script `{spec}`: not a file, and not a procedure name (known: {})",
+        names.join(", ")
+    )))
+}
+
+/// Parses `--set key=value` arguments.
+pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut out = BTreeMap::new();
+    for s in sets {
+        let Some((k, v)) = s.split_once('=') else {
+            return Err(Failure::usage(format!("bad --set `{s}`: expected KEY=VALUE")));
+        };
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') {
+            return Err(Failure::usage(format!(
+                "bad --set `{s}`: the key must be letters, digits, `_`, `-` or `.`"
+            )));
+        }
+        out.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(out)
+}
+
+/// Compiles and lints a script; errors are rendered with positions.
+pub fn compile(engine: &rhai::Engine, script: &Script, host: &Host) -> Result<rhai::AST, Failure> {
+    let lookup = |name: &str| -> Option<String> {
+        if name == script.source_name {
+            Some(script.text.clone())
+        } else {
+            None
+        }
+    };
+    let mut ast = engine
+        .compile(&script.text)
+        .map_err(|e| Failure::usage(engine::render::render_parse(&e, &script.source_name, &lookup)))?;
+    ast.set_source(script.source_name.clone());
+    let resolver = engine::resolver::StdlibResolver::new(host);
+    let problems = std::cell::RefCell::new(Vec::new());
+    let module_fns = |name: &str| -> Option<std::collections::BTreeSet<String>> {
+        let (origin, src) = resolver.locate(name)?;
+        match engine.compile(&src) {
+            Ok(m) => Some(m.iter_functions().map(|f| f.name.to_owned()).collect()),
+            Err(e) => {
+                let lk = |n: &str| if n == origin { Some(src.clone()) } else { None };
+                problems.borrow_mut().push(engine::render::render_parse(&e, &origin, &lk));
+                None
+            }
+        }
+    };
+    let errors = engine::lint::check_calls(engine, &ast, &module_fns);
+    if let Some(p) = problems.into_inner().into_iter().next() {
+        return Err(Failure::usage(p));
+    }
+    if let Some(e) = errors.first() {
+        let more = if errors.len() > 1 {
+            format!("\n({} more unknown function(s))", errors.len() - 1)
+        } else {
+            String::new()
+        };
+        return Err(Failure::usage(format!(
+            "{}{more}",
+            engine::render::snippet(&e.message, &script.source_name, e.position, &lookup)
+        )));
+    }
+    Ok(ast)
+}
+
+// ---- target -----------------------------------------------------------------------
+
+/// Reads `key` from a Java .properties text (first occurrence; no continuation handling needed for simple keys).
+fn properties_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let l = l.trim_start();
+        if l.starts_with('#') || l.starts_with('!') {
+            return None;
+        }
+        let idx = l.find(['=', ':'])?;
+        (l[..idx].trim() == key).then(|| l[idx + 1..].trim().to_owned())
+    })
+}
+
+/// The targetCluster checkout's branch (= the cluster name).
+fn git_branch(dir: &Path) -> Option<String> {
+    let head = std::fs::read_to_string(dir.join(".git/HEAD")).ok()?;
+    head.trim().strip_prefix("ref: refs/heads/").map(str::to_owned)
+}
+
+/// Works out the target from flags and the tools dir.
+pub fn resolve_target(args: &TargetArgs, tools: Option<PathBuf>) -> Result<Target, Failure> {
+    let tools = match tools.or_else(|| args.tools.clone()) {
+        Some(t) => {
+            if !t.is_dir() {
+                return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display())));
+            }
+            Some(std::fs::canonicalize(&t).unwrap_or(t))
+        }
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            cwd.join("targetCluster").is_dir().then_some(cwd)
+        }
+    };
+    let tc = tools.as_ref().map(|t| t.join("targetCluster"));
+    let namespace = match &args.namespace {
+        Some(n) => n.clone(),
+        None => {
+            let from_props = tc
+                .as_ref()
+                .and_then(|d| std::fs::read_to_string(d.join("cluster.properties")).ok())
+                .and_then(|t| properties_value(&t, "vantiq.installation"));
+            match from_props {
+                Some(n) if !n.is_empty() => n,
+                _ => std::env::var("VSCRIPT_NAMESPACE").unwrap_or_else(|_| "default".into()),
+            }
+        }
+    };
+    let kubeconfig = args
+        .kubeconfig
+        .clone()
+        .or_else(|| tc.as_ref().map(|d| d.join("kubeconfig")).filter(|p| p.is_file()));
+    let cluster = args.cluster.clone().or_else(|| tc.as_ref().and_then(|d| git_branch(d)));
+    Ok(Target {
+        tools_dir: tools,
+        kubeconfig,
+        context: args.context.clone(),
+        namespace,
+        cluster,
+    })
+}
+
+/// The kube context a run will use (for the allow-list and the banner).
+fn effective_context(t: &Target) -> Option<String> {
+    if t.context.is_some() {
+        return t.context.clone();
+    }
+    let kc = t.kubeconfig.as_ref()?;
+    let text = std::fs::read_to_string(kc).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("current-context:").map(|v| v.trim().trim_matches('"').to_owned()))
+}
+
+// ---- run ------------------------------------------------------------------------------
+
+struct Rehearsal {
+    sim: vscript_sim::Sim,
+}
+
+fn run(args: RunArgs) -> Result<u8, Failure> {
+    let mut params = parse_sets(&args.set)?;
+    let rt = runtime();
+    let _guard = rt.enter();
+
+    // The simulated cluster for --rehearse: a copy of --tools (never the original).
+    let mut rehearsal = None;
+    let mut tools_override = None;
+    if args.target.rehearse {
+        if let Some(t) = &args.target.tools {
+            if !t.is_dir() {
+                return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display())));
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("vscript-rehearsal-")
+            .tempdir()
+            .map_err(|e| Failure::failed(format!("cannot create a temporary directory: {e}")))?
+            .keep();
+        let exe = std::env::current_exe().map_err(|e| Failure::failed(e.to_string()))?;
+        let mut opts = vscript_sim::SimOptions::new(dir.clone(), vec![exe.display().to_string(), "sim".into(), "gradle".into()]);
+        opts.tools = args.target.tools.clone();
+        if let Some(s) = args.target.speed {
+            opts.speed = s;
+        }
+        eprintln!("vscript: rehearsal: starting a simulated cluster in {}", dir.display());
+        let sim = rt
+            .block_on(vscript_sim::Sim::start(opts))
+            .map_err(|e| Failure::failed(format!("cannot start the simulated cluster: {e:#}")))?;
+        tools_override = Some(PathBuf::from(&sim.info.tools_dir));
+        // Renewal files come from the simulator's incoming/ unless given.
+        let incoming = PathBuf::from(&sim.info.incoming_dir);
+        for (param, file) in [
+            ("fullchain", "fullchain.crt"),
+            ("private_key", "private.key"),
+            ("public_pem", "public.pem"),
+            ("license_key", "license.key"),
+        ] {
+            if !params.contains_key(param) {
+                params.insert(param.to_owned(), incoming.join(file).display().to_string());
+            }
+        }
+        rehearsal = Some(Rehearsal { sim });
+    }
+    let mut target_args = args.target.clone();
+    if rehearsal.is_some() {
+        target_args.kubeconfig = None;
+        target_args.context = None;
+    }
+    let target = resolve_target(&target_args, tools_override)?;
+    let script = resolve_script(&args.script, target.tools_dir.as_deref())?;
+    let config = match &target.tools_dir {
+        Some(t) => Config::load(t).map_err(|e| Failure::usage(format!("invalid {e}")))?,
+        None => Config::default(),
+    };
+    for (k, v) in config.params_for(&script.name) {
+        params.entry(k).or_insert(v);
+    }
+
+    let mut host = Host::new(rt.handle().clone());
+    host.vantiq = vantiq_endpoint(&config, target.tools_dir.as_deref());
+    host.settings = config.flatten();
+    host.params = params;
+    host.dry_run = args.dry_run;
+    host.yes = args.yes;
+    host.interactive = Host::stdin_is_tty();
+    host.out = Output {
+        json: args.output == OutputFormat::Json,
+        ..Output::default()
+    };
+    host.target = target;
+    let context = effective_context(&host.target);
+    if !config.allowed_contexts.is_empty() && rehearsal.is_none() {
+        let ok = context.as_ref().is_some_and(|c| config.allowed_contexts.contains(c));
+        if !ok {
+            return Err(Failure {
+                code: EXIT_REFUSED,
+                message: format!(
+                    "refusing to run: kube context `{}` is not in allowed_contexts of vscript.toml ({})",
+                    context.as_deref().unwrap_or("(none)"),
+                    config.allowed_contexts.join(", ")
+                ),
+            });
+        }
+    }
+    let host = Arc::new(host);
+    let engine = engine::build(host.clone());
+    let ast = compile(&engine, &script, &host)?;
+
+    // Say what we act on before anything changes.
+    let t = &host.target;
+    eprintln!(
+        "vscript: {} ({}) on cluster `{}`, context `{}`, namespace `{}`{}{}",
+        script.name,
+        script.origin,
+        t.cluster.as_deref().unwrap_or("?"),
+        context.as_deref().unwrap_or("(default)"),
+        t.namespace,
+        t.tools_dir.as_ref().map(|d| format!(", tools {}", d.display())).unwrap_or_default(),
+        if host.dry_run {
+            " — DRY RUN: nothing will be changed"
+        } else {
+            ""
+        },
+    );
+
+    // Ctrl-C: the first stops the script (between operations and inside waits), the second exits.
+    let h2 = host.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nvscript: interrupted — stopping the running step (Ctrl-C again to exit now)");
+            h2.cancel().trip();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(EXIT_ABORTED as i32);
+            }
+        }
+    });
+
+    let started = chrono::Utc::now();
+    let mut scope = rhai::Scope::new();
+    let result = engine.run_ast_with_scope(&mut scope, &ast);
+    let finished = chrono::Utc::now();
+    let (mut code, error) = match &result {
+        Ok(()) => (EXIT_OK, None),
+        Err(e) => {
+            let lookup = |name: &str| -> Option<String> {
+                if name == script.source_name {
+                    return Some(script.text.clone());
+                }
+                let n = name.rsplit('/').next().unwrap_or(name).trim_end_matches(".rhai");
+                engine::resolver::StdlibResolver::new(&host).locate(n).map(|(_, s)| s)
+            };
+            let rendered = host.secrets.redact(&engine::render::render_eval(e, &script.source_name, &lookup));
+            (exit_code_of(e, &host), Some(rendered))
+        }
+    };
+    if let Some(msg) = &error {
+        eprintln!("{msg}");
+    }
+
+    let violations = match &rehearsal {
+        Some(r) => {
+            let v = r.sim.violations();
+            if v.is_empty() {
+                eprintln!("vscript: rehearsal: the simulator recorded no invariant violation");
+            } else {
+                eprintln!("vscript: rehearsal: the simulator recorded {} invariant violation(s):", v.len());
+                for x in &v {
+                    eprintln!("  {} [{}] {}", x.at, x.rule, x.message);
+                }
+                if code == EXIT_OK {
+                    code = EXIT_FAILED;
+                }
+            }
+            Some(v)
+        }
+        None => None,
+    };
+
+    if host.out.json {
+        let report = serde_json::json!({
+            "schema": "vscript.run/v1",
+            "script": script.name,
+            "origin": script.origin,
+            "target": host.target,
+            "dry_run": host.dry_run,
+            "started": started.to_rfc3339(),
+            "finished": finished.to_rfc3339(),
+            "exit_code": code,
+            "error": error,
+            "effects": *host.effects.lock().unwrap(),
+            "remembered": *host.remembered.lock().unwrap(),
+            "violations": violations.as_ref().map(|v| serde_json::to_value(v).unwrap_or_default()),
+        });
+        println!(
+            "{}",
+            host.secrets.redact(&serde_json::to_string_pretty(&report).unwrap_or_default())
+        );
+    }
+    if let Some(r) = rehearsal {
+        let dir = r.sim.dir.clone();
+        rt.block_on(r.sim.shutdown());
+        eprintln!("vscript: rehearsal files kept in {}", dir.display());
+    }
+    Ok(code)
+}
+
+/// The exit code a script error stands for.
+fn exit_code_of(e: &rhai::EvalAltResult, host: &Host) -> u8 {
+    use rhai::EvalAltResult as E;
+    match e {
+        E::ErrorRuntime(v, _) => match v.clone().try_cast::<engine::globals::Abort>() {
+            Some(a) => a.code,
+            None if host.cancel().is_tripped() => EXIT_ABORTED,
+            None => EXIT_FAILED,
+        },
+        E::ErrorTerminated(..) => EXIT_ABORTED,
+        E::ErrorInFunctionCall(_, _, inner, _) | E::ErrorInModule(_, inner, _) => exit_code_of(inner, host),
+        _ if host.cancel().is_tripped() => EXIT_ABORTED,
+        _ => EXIT_FAILED,
+    }
+}
+
+/// The Vantiq endpoint: `vscript.toml`, overridden by the simulator's `.vscript/sim.json`.
+fn vantiq_endpoint(config: &Config, tools: Option<&Path>) -> VantiqEndpoint {
+    let mut v = VantiqEndpoint {
+        url: config.vantiq.url.clone(),
+        connect: config.vantiq.connect.clone(),
+        ca: config.vantiq.ca.clone(),
+        token_file: config.vantiq.token_file.clone(),
+    };
+    if let Some(info) = tools
+        .and_then(|t| std::fs::read_to_string(t.join(".vscript/sim.json")).ok())
+        .and_then(|s| serde_json::from_str::<vscript_sim::SimInfo>(&s).ok())
+    {
+        v.url = Some(info.vantiq_url.clone());
+        v.connect = Some(format!("{}={}", info.vantiq_host, info.vantiq_addr));
+        v.ca = Some(PathBuf::from(&info.ca_file));
+        v.token_file = Some(PathBuf::from(&info.token_file));
+    }
+    v
+}
+
+// ---- check / list / doc -------------------------------------------------------------
+
+fn check(paths: &[PathBuf]) -> Result<u8, Failure> {
+    let rt = runtime();
+    let host = Arc::new(Host::new(rt.handle().clone()));
+    let engine = engine::build(host.clone());
+    let mut scripts = Vec::new();
+    if paths.is_empty() {
+        for (n, s) in crate::shipped::SCRIPTS {
+            scripts.push(Script {
+                name: (*n).to_owned(),
+                source_name: format!("scripts/{n}.rhai"),
+                text: (*s).to_owned(),
+                origin: "shipped".into(),
+            });
+        }
+    }
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+                .collect();
+            files.sort();
+            for f in files {
+                scripts.push(resolve_script(&f.display().to_string(), None)?);
+            }
+        } else {
+            scripts.push(resolve_script(&p.display().to_string(), None)?);
+        }
+    }
+    let mut bad = 0;
+    for s in &scripts {
+        match compile(&engine, s, &host) {
+            Ok(_) => println!("ok    {}", s.source_name),
+            Err(f) => {
+                bad += 1;
+                println!("FAIL  {}", s.source_name);
+                eprintln!("{}", f.message);
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("{bad} of {} script(s) have errors", scripts.len());
+        Ok(EXIT_FAILED)
+    } else {
+        Ok(EXIT_OK)
+    }
+}
+
+/// The first `//!` line of a script.
+pub fn describe(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("//!").map(|s| s.trim().to_owned()))
+        .unwrap_or_default()
+}
+
+fn list(target: &TargetArgs) -> Result<u8, Failure> {
+    let t = resolve_target(target, None)?;
+    let mut rows: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (n, s) in crate::shipped::SCRIPTS {
+        rows.insert((*n).to_owned(), ("shipped".into(), describe(s)));
+    }
+    let mut local_dirs = vec![PathBuf::from("scripts")];
+    if let Some(tools) = &t.tools_dir {
+        local_dirs.push(tools.join("scripts"));
+    }
+    for d in local_dirs.iter().rev() {
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "rhai") {
+                    let n = p.file_stem().unwrap().to_string_lossy().into_owned();
+                    let text = std::fs::read_to_string(&p).unwrap_or_default();
+                    rows.insert(n, (d.display().to_string(), describe(&text)));
+                }
+            }
+        }
+    }
+    let w = rows.keys().map(String::len).max().unwrap_or(0);
+    let wo = rows.values().map(|(o, _)| o.len()).max().unwrap_or(0);
+    for (n, (origin, d)) in rows {
+        println!("{n:w$}  {origin:wo$}  {d}");
+    }
+    Ok(EXIT_OK)
+}
+
+/// Every registered function: `(module, name, signature, description, doc)`.
+pub fn functions() -> Vec<(String, String, String, String, String)> {
+    let mut engine = rhai::Engine::new_raw();
+    engine::register_modules(&mut engine);
+    let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut add = |module: &str, f: &serde_json::Value| {
+        let name = f["name"].as_str().unwrap_or("").to_owned();
+        let sig = clean_signature(f["signature"].as_str().unwrap_or(""));
+        let sig = if module.is_empty() { sig } else { format!("{module}::{sig}") };
+        let doc: Vec<String> = f["docComments"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let text: Vec<String> = doc
+            .iter()
+            .flat_map(|d| {
+                d.lines()
+                    .map(|l| {
+                        l.trim_start_matches("///")
+                            .trim_start_matches("/**")
+                            .trim_end_matches("*/")
+                            .trim()
+                            .to_owned()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let desc = text.iter().find(|l| !l.is_empty()).cloned().unwrap_or_default();
+        out.push((module.to_owned(), name, sig, desc, text.join("\n")));
+    };
+    if let Some(fs) = v["functions"].as_array() {
+        for f in fs {
+            add("", f);
+        }
+    }
+    if let Some(ms) = v["modules"].as_object() {
+        for (m, mv) in ms {
+            if let Some(fs) = mv["functions"].as_array() {
+                for f in fs {
+                    add(m, f);
+                }
+            }
+        }
+    }
+    out.retain(|(_, n, ..)| !n.starts_with("get$") && !n.starts_with("set$") && !n.starts_with("anon"));
+    out.sort();
+    out
+}
+
+/// `Result<T, Box<EvalAltResult>>` → `T`; `-> ()` dropped: what a script author sees.
+fn clean_signature(sig: &str) -> String {
+    let re = regex::Regex::new(r"Result<(.*), Box<EvalAltResult>>").expect("regex");
+    let s = re.replace(sig, "$1").into_owned();
+    s.strip_suffix(" -> ()").map(str::to_owned).unwrap_or(s)
+}
+
+/// Prints to stdout, ignoring a closed pipe (`vscript doc | head`).
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn doc(name: Option<&str>) -> Result<u8, Failure> {
+    let fs = functions();
+    match name {
+        None => {
+            let mut module = None;
+            let mut text = String::new();
+            for (m, _, sig, desc, _) in &fs {
+                if module.as_ref() != Some(m) {
+                    text.push_str(&format!("\n## {}\n", if m.is_empty() { "global" } else { m }));
+                    module = Some(m.clone());
+                }
+                text.push_str(&format!("{sig}\n    {desc}\n"));
+            }
+            out(&text);
+            Ok(EXIT_OK)
+        }
+        Some(q) => {
+            let (qm, qn) = q.rsplit_once("::").map(|(m, n)| (Some(m), n)).unwrap_or((None, q));
+            let hits: Vec<_> = fs
+                .iter()
+                .filter(|(m, n, ..)| (n == qn && qm.is_none_or(|qm| qm == m)) || (qm.is_none() && m == q))
+                .collect();
+            if hits.is_empty() {
+                return Err(Failure::usage(format!("no function or module `{q}` (see `vscript doc`)")));
+            }
+            for (_, _, sig, _, text) in hits {
+                out(&format!(
+                    "{sig}\n{}\n\n",
+                    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+                ));
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+// ---- sim ------------------------------------------------------------------------------
+
+fn sim(cmd: SimCmd) -> Result<u8, Failure> {
+    match cmd {
+        SimCmd::Start { dir, port, speed, tools } => {
+            let exe = std::env::current_exe().map_err(|e| Failure::failed(e.to_string()))?;
+            if let Some(t) = &tools {
+                if !t.is_dir() {
+                    return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display())));
+                }
+            }
+            let mut opts = vscript_sim::SimOptions::new(dir, vec![exe.display().to_string(), "sim".into(), "gradle".into()]);
+            opts.port = port;
+            opts.tools = tools;
+            if let Some(s) = speed {
+                if !(s > 0.0) {
+                    return Err(Failure::usage("--speed must be greater than 0"));
+                }
+                opts.speed = s;
+            }
+            Ok(u8::try_from(vscript_sim::run_foreground(opts)).unwrap_or(EXIT_FAILED))
+        }
+        SimCmd::Check { dir } => {
+            let v = vscript_sim::check(&dir).map_err(|e| Failure::failed(format!("{e:#}")))?;
+            if v.is_empty() {
+                println!("no invariant violations");
+                Ok(EXIT_OK)
+            } else {
+                for x in &v {
+                    println!("{} [{}] {}", x.at, x.rule, x.message);
+                }
+                println!("{} violation(s)", v.len());
+                Ok(EXIT_FAILED)
+            }
+        }
+        SimCmd::Gradle { args } => Ok(u8::try_from(vscript_sim::gradle_main(args)).unwrap_or(EXIT_FAILED)),
+    }
+}

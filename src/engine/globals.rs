@@ -1,0 +1,283 @@
+//! Global script functions: parameters, steps, confirmations, messages, time.
+
+use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext};
+
+use super::error::{RhaiResultOf, fail};
+use super::host::{Host, host, humantime};
+
+/// Why a run stopped on purpose: carries the exit code (3 aborted, 4 safety refusal).
+#[derive(Debug, Clone)]
+pub struct Abort {
+    pub code: u8,
+    pub message: String,
+}
+
+/// An error that stops the run with a chosen exit code.
+pub fn abort(ctx: &NativeCallContext, code: u8, message: impl Into<String>) -> Box<EvalAltResult> {
+    let message = message.into();
+    EvalAltResult::ErrorRuntime(Dynamic::from(Abort { code, message }), ctx.call_position()).into()
+}
+
+fn get_param(ctx: &NativeCallContext, name: &str) -> RhaiResultOf<Option<String>> {
+    Ok(host(ctx)?.params.get(name).cloned())
+}
+
+/// Converts a Java-style date pattern (`yyyyMMdd`, `yyyy-MM-dd HH:mm:ss`) to chrono's.
+pub fn java_date_format(pattern: &str) -> String {
+    pattern
+        .replace("yyyy", "%Y")
+        .replace("MM", "%m")
+        .replace("dd", "%d")
+        .replace("HH", "%H")
+        .replace("mm", "%M")
+        .replace("ss", "%S")
+}
+
+#[rhai::export_module]
+pub mod globals {
+    use super::*;
+
+    /// The value of a parameter given with `--set name=value` (or `vscript.toml`); fails when missing.
+    /// ```rhai
+    /// let tag = param("tag");
+    /// ```
+    #[rhai_fn(return_raw, name = "param")]
+    pub fn param(ctx: NativeCallContext, name: &str) -> RhaiResultOf<String> {
+        get_param(&ctx, name)?.ok_or_else(|| fail(&ctx, format!("missing parameter `{name}`: pass it with --set {name}=VALUE")))
+    }
+
+    /// The value of a parameter, or `default` when it was not given.
+    /// ```rhai
+    /// let timeout = param("timeout", "900").parse_int();
+    /// ```
+    #[rhai_fn(return_raw, name = "param")]
+    pub fn param_or(ctx: NativeCallContext, name: &str, default: &str) -> RhaiResultOf<String> {
+        Ok(get_param(&ctx, name)?.unwrap_or_else(|| default.to_owned()))
+    }
+
+    /// Whether a parameter was given.
+    #[rhai_fn(return_raw)]
+    pub fn has_param(ctx: NativeCallContext, name: &str) -> RhaiResultOf<bool> {
+        Ok(get_param(&ctx, name)?.is_some())
+    }
+
+    /// A parameter naming a file the operator supplied: resolved against the directory
+    /// vscript was started in, and checked to exist.
+    /// ```rhai
+    /// let chain = param_file("fullchain");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn param_file(ctx: NativeCallContext, name: &str) -> RhaiResultOf<String> {
+        let h = host(&ctx)?;
+        let v = get_param(&ctx, name)?
+            .ok_or_else(|| fail(&ctx, format!("missing parameter `{name}`: pass the file with --set {name}=PATH")))?;
+        let p = std::path::Path::new(&v);
+        let p = if p.is_absolute() { p.to_owned() } else { h.cwd.join(p) };
+        if !p.is_file() {
+            return Err(fail(&ctx, format!("parameter `{name}`: file `{}` does not exist", p.display())));
+        }
+        Ok(p.display().to_string())
+    }
+
+    /// Runs one runbook step: prints its title, times it, records it in the journal.
+    /// Titles are the keys `--resume` matches on: keep them unique and stable.
+    /// ```rhai
+    /// step("1. Stop Vantiq", || { print("stopping") });
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn step(ctx: NativeCallContext, title: &str, body: FnPtr) -> RhaiResultOf<Dynamic> {
+        let h = host(&ctx)?;
+        if h.skip_step(title) {
+            h.say("⏭", "2", &format!("{title} (completed in the resumed run, skipped)"));
+            return Ok(Dynamic::UNIT);
+        }
+        h.say("▶", "1;34", title);
+        h.journal_event("step-start", serde_json::json!({ "title": title }));
+        let started = Instant::now();
+        match body.call_within_context::<Dynamic>(&ctx, ()) {
+            Ok(v) => {
+                let took = started.elapsed();
+                h.say(
+                    "  ",
+                    "",
+                    &format!("done in {}", humantime(Duration::from_millis(took.as_millis() as u64))),
+                );
+                h.journal_event(
+                    "step-end",
+                    serde_json::json!({ "title": title, "ok": true, "ms": took.as_millis() as u64 }),
+                );
+                Ok(v)
+            }
+            Err(e) => {
+                h.journal_event(
+                    "step-end",
+                    serde_json::json!({ "title": title, "ok": false, "error": h.secrets.redact(&super::super::error_text(&e)) }),
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Asks the operator to confirm a downtime or destructive action. `--yes` answers yes;
+    /// without a terminal and without `--yes` the run is refused (never hangs); "no" aborts.
+    /// ```rhai
+    /// confirm("Stop Vantiq now? Downtime starts.");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn confirm(ctx: NativeCallContext, message: &str) -> RhaiResultOf<bool> {
+        let h = host(&ctx)?;
+        if h.yes {
+            h.say("  ?", "33", &format!("{message} yes (--yes)"));
+            h.journal_event("confirm", serde_json::json!({ "message": message, "answer": "yes (--yes)" }));
+            return Ok(true);
+        }
+        if h.dry_run {
+            h.say("  ?", "33", &format!("{message} (dry run: not asked)"));
+            return Ok(true);
+        }
+        if !h.interactive {
+            return Err(abort(
+                &ctx,
+                4,
+                format!("confirmation needed but there is no terminal to ask: \"{message}\"; re-run with --yes to answer yes"),
+            ));
+        }
+        eprint!("  ? {message} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+        h.journal_event(
+            "confirm",
+            serde_json::json!({ "message": message, "answer": if yes { "yes" } else { "no" } }),
+        );
+        if yes {
+            Ok(true)
+        } else {
+            Err(abort(&ctx, 3, format!("declined by the operator: \"{message}\"")))
+        }
+    }
+
+    /// Prints an informational line (stderr).
+    #[rhai_fn(return_raw)]
+    pub fn info(ctx: NativeCallContext, message: &str) -> RhaiResultOf<()> {
+        host(&ctx)?.info(message);
+        Ok(())
+    }
+
+    /// Prints a warning line (stderr).
+    #[rhai_fn(return_raw)]
+    pub fn warn(ctx: NativeCallContext, message: &str) -> RhaiResultOf<()> {
+        let h = host(&ctx)?;
+        h.warn(message);
+        h.journal_event("warning", serde_json::json!({ "message": h.secrets.redact(message) }));
+        Ok(())
+    }
+
+    /// Waits a number of seconds (interrupted by Ctrl-C). Prefer the `k8s::wait_*` functions.
+    #[rhai_fn(return_raw, name = "sleep")]
+    pub fn sleep_secs(ctx: NativeCallContext, seconds: f64) -> RhaiResultOf<()> {
+        let h = host(&ctx)?;
+        let d = Duration::from_secs_f64(seconds.max(0.0));
+        let r: Result<(), super::super::host::BlockError<std::convert::Infallible>> =
+            h.block("sleeping", d + Duration::from_secs(1), async move {
+                tokio::time::sleep(d).await;
+                Ok(())
+            });
+        r.map_err(|e| fail(&ctx, e))
+    }
+
+    #[rhai_fn(return_raw, name = "sleep")]
+    pub fn sleep_int(ctx: NativeCallContext, seconds: i64) -> RhaiResultOf<()> {
+        sleep_secs(ctx, seconds as f64)
+    }
+
+    /// The current time, RFC 3339 UTC (`2026-11-25T10:45:48Z`).
+    pub fn now() -> String {
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+
+    /// Today's date in a Java-style pattern, local time: `today("yyyyMMdd")` → `20261125`.
+    pub fn today(pattern: &str) -> String {
+        chrono::Local::now().format(&java_date_format(pattern)).to_string()
+    }
+
+    /// Seconds from now until an RFC 3339 time (negative when past).
+    #[rhai_fn(return_raw)]
+    pub fn seconds_until(ctx: NativeCallContext, time: &str) -> RhaiResultOf<i64> {
+        let t = chrono::DateTime::parse_from_rfc3339(time).map_err(|e| fail(&ctx, format!("`{time}` is not an RFC 3339 time: {e}")))?;
+        Ok((t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds())
+    }
+
+    /// An environment variable, or `()` when unset.
+    pub fn env(name: &str) -> Dynamic {
+        std::env::var(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT)
+    }
+
+    /// Remembers a value for the report, the journal and `--resume` (e.g. replica counts).
+    #[rhai_fn(return_raw)]
+    pub fn remember(ctx: NativeCallContext, key: &str, value: Dynamic) -> RhaiResultOf<()> {
+        let h = host(&ctx)?;
+        let v: serde_json::Value = rhai::serde::from_dynamic(&value)?;
+        let v = h.redact_value(v);
+        h.journal_event("remember", serde_json::json!({ "key": key, "value": v }));
+        h.remembered.lock().unwrap().insert(key.to_owned(), v);
+        Ok(())
+    }
+
+    /// A remembered value (this run, or the run being resumed), or `()`.
+    #[rhai_fn(return_raw)]
+    pub fn recall(ctx: NativeCallContext, key: &str) -> RhaiResultOf<Dynamic> {
+        let h = host(&ctx)?;
+        let v = h.remembered.lock().unwrap().get(key).cloned();
+        match v {
+            Some(v) => rhai::serde::to_dynamic(v),
+            None => Ok(Dynamic::UNIT),
+        }
+    }
+
+    /// A setting from the tools dir's `vscript.toml` (dotted key), or `()`.
+    /// ```rhai
+    /// let url = setting("vantiq.url");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn setting(ctx: NativeCallContext, key: &str) -> RhaiResultOf<Dynamic> {
+        let h = host(&ctx)?;
+        match h.settings.get(key) {
+            Some(v) => rhai::serde::to_dynamic(v.clone()),
+            None => Ok(Dynamic::UNIT),
+        }
+    }
+
+    /// Whether this is a `--dry-run`.
+    #[rhai_fn(return_raw)]
+    pub fn is_dry_run(ctx: NativeCallContext) -> RhaiResultOf<bool> {
+        Ok(host(&ctx)?.dry_run)
+    }
+
+    /// The target of this run: `#{ namespace, cluster, context, tools_dir, kubeconfig }`.
+    #[rhai_fn(return_raw)]
+    pub fn target(ctx: NativeCallContext) -> RhaiResultOf<Dynamic> {
+        rhai::serde::to_dynamic(&host(&ctx)?.target)
+    }
+
+    /// Stops the script with an error message (exit code 1).
+    #[rhai_fn(return_raw, name = "fail")]
+    pub fn fail_script(ctx: NativeCallContext, message: &str) -> RhaiResultOf<()> {
+        Err(fail(&ctx, message))
+    }
+}
+
+pub fn register(engine: &mut Engine) {
+    engine.register_global_module(rhai::exported_module!(globals).into());
+}
+
+impl Host {
+    /// Whether a step was completed in the run being resumed.
+    pub fn skip_step(&self, title: &str) -> bool {
+        self.completed_steps.lock().unwrap().contains(title)
+    }
+}

@@ -1,0 +1,124 @@
+//! Static checks before anything runs: every called function exists (host modules,
+//! the script's own functions, imported stdlib modules) — Rhai itself only finds an
+//! unknown function when the call is reached, which may be hours into a maintenance.
+
+use std::collections::BTreeSet;
+
+use rhai::{AST, ASTNode, Engine, Expr, Position, Stmt};
+
+/// An unknown function call.
+#[derive(Debug, Clone)]
+pub struct LintError {
+    pub message: String,
+    pub position: Position,
+}
+
+/// Every callable name the engine knows, as `name` and `module::name`.
+pub fn known_functions(engine: &Engine) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for sig in engine.gen_fn_signatures(true) {
+        // "k8s::get(ctx, kind: &str, ...) -> ..." or "print(...)"
+        let head = sig.split('(').next().unwrap_or("").trim();
+        let head = head.trim_start_matches("get$").trim_start_matches("set$");
+        out.insert(head.to_owned());
+        if let Some((_, n)) = head.rsplit_once("::") {
+            out.insert(format!("*{n}"));
+        }
+    }
+    out
+}
+
+/// Checks the calls of a script whose imports resolve through `module_fns`
+/// (alias → function names).
+pub fn check_calls(engine: &Engine, ast: &AST, module_fns: &dyn Fn(&str) -> Option<BTreeSet<String>>) -> Vec<LintError> {
+    let known = known_functions(engine);
+    let own: BTreeSet<String> = ast.iter_functions().map(|f| f.name.to_owned()).collect();
+    let mut aliases: Vec<(String, BTreeSet<String>)> = Vec::new();
+    let mut errors = Vec::new();
+    // Collect imports first (they are statements at the top level).
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Stmt(Stmt::Import(x, _))) = path.last() {
+            let (expr, alias) = &**x;
+            if let Expr::StringConstant(name, _) = expr {
+                if let Some(fns) = module_fns(name) {
+                    aliases.push((alias.name.to_string(), fns));
+                }
+            }
+        }
+        true
+    });
+    ast.walk(&mut |path: &[ASTNode]| {
+        let call = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, pos))) => Some((call, pos)),
+            Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => Some((call, pos)),
+            _ => None,
+        };
+        if let Some((call, pos)) = call {
+            let name = call.name.as_str();
+            let ns = call.namespace.to_string();
+            if ns.is_empty() {
+                if !(own.contains(name) || known.contains(name) || name.starts_with("anon$") || is_builtin(name)) {
+                    errors.push(LintError {
+                        message: format!("unknown function `{name}`"),
+                        position: *pos,
+                    });
+                }
+            } else {
+                let ns = ns.trim_end_matches("::").to_owned();
+                let ok = known.contains(&format!("{ns}::{name}")) || aliases.iter().any(|(a, fns)| *a == ns && fns.contains(name));
+                let known_ns = aliases.iter().any(|(a, _)| *a == ns) || known.iter().any(|k| k.starts_with(&format!("{ns}::")));
+                if !ok {
+                    let message = if known_ns {
+                        format!("unknown function `{ns}::{name}`")
+                    } else {
+                        format!("unknown module `{ns}` (in `{ns}::{name}`)")
+                    };
+                    errors.push(LintError { message, position: *pos });
+                }
+            }
+        }
+        true
+    });
+    errors
+}
+
+fn is_builtin(name: &str) -> bool {
+    matches!(
+        name,
+        "print"
+            | "debug"
+            | "type_of"
+            | "is_def_var"
+            | "is_def_fn"
+            | "Fn"
+            | "call"
+            | "curry"
+            | "eval"
+            | "is_shared"
+            | "throw"
+            | "+"
+            | "-"
+            | "*"
+            | "/"
+            | "%"
+            | "**"
+            | "=="
+            | "!="
+            | "<"
+            | ">"
+            | "<="
+            | ">="
+            | "&"
+            | "|"
+            | "^"
+            | "!"
+            | "<<"
+            | ">>"
+            | "??"
+            | "in"
+            | ".."
+            | "..="
+            | "&&"
+            | "||"
+    ) || !name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+}

@@ -1,0 +1,80 @@
+//! The Rhai engine: one place that assembles the modules, the limits and the host.
+
+pub mod error;
+pub mod globals;
+pub mod host;
+pub mod lint;
+pub mod render;
+pub mod resolver;
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine};
+
+pub use error::{OrFail, RhaiResultOf, fail, fail_here};
+pub use host::{Host, host};
+
+/// Builds the engine every run, check and REPL uses. `host` reaches native functions
+/// through the engine's tag.
+pub fn build(host: Arc<Host>) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_strict_variables(true);
+    engine.set_fail_on_invalid_map_property(false);
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_operations(50_000_000);
+    engine.set_max_string_size(64 * 1024 * 1024);
+    engine.set_max_array_size(1_000_000);
+    engine.set_max_map_size(100_000);
+    engine.set_default_tag(Dynamic::from(host.clone()));
+    register_modules(&mut engine);
+    engine.set_module_resolver(resolver::StdlibResolver::new(&host));
+    let h = host.clone();
+    engine.on_progress(move |ops| {
+        if ops % 256 == 0 && h.cancel().is_tripped() {
+            Some("cancelled by the operator".into())
+        } else {
+            None
+        }
+    });
+    let h = host.clone();
+    engine.on_print(move |s| println!("{}", h.secrets.redact(s)));
+    let h = host;
+    engine.on_debug(move |s, src, pos| {
+        let at = match src {
+            Some(src) => format!("{src}:{pos}"),
+            None => format!("{pos}"),
+        };
+        h.say("  ?", "35", &format!("{at} {s}"));
+    });
+    engine
+}
+
+/// Registers every host module (and the global functions). Also used by `vscript doc`.
+pub fn register_modules(engine: &mut Engine) {
+    globals::register(engine);
+    crate::k8s::register(engine);
+    crate::gradle::register(engine);
+    crate::git::register(engine);
+    crate::files::register(engine);
+    crate::tls::register(engine);
+    crate::http::register(engine);
+}
+
+/// The message of a script error, without Rhai's position suffix.
+pub fn error_text(e: &rhai::EvalAltResult) -> String {
+    match e {
+        rhai::EvalAltResult::ErrorRuntime(v, _) => match v.clone().try_cast::<globals::Abort>() {
+            Some(a) => a.message,
+            None => v.to_string(),
+        },
+        rhai::EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | rhai::EvalAltResult::ErrorInModule(_, inner, _) => error_text(inner),
+        other => {
+            let s = other.to_string();
+            match s.rfind(" (line ") {
+                Some(i) if s.ends_with(')') => s[..i].to_owned(),
+                _ => s,
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The kube-rs client behind the `k8s` module. Async; the script surface bridges it
+//! with `Host::block`. Waits are watch-based (`kube::runtime::watcher`), never polling.
+
+use std::path::Path;
+
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+use super::kinds::{self, Kind};
+use crate::engine::host::Target;
+
+/// What went wrong talking to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum K8sError {
+    #[error("{kind} `{name}` not found in namespace `{ns}`")]
+    NotFound { kind: String, name: String, ns: String },
+    #[error("unknown kind `{0}` (known: {known})", known = kinds::names().join(", "))]
+    UnknownKind(String),
+    #[error("cannot use kubeconfig: {0}")]
+    Config(String),
+    #[error("{op} failed: {reason}")]
+    Api { op: String, reason: String },
+    #[error("{0}")]
+    Condition(String),
+}
+
+fn api_err(op: impl Into<String>, e: kube::Error) -> K8sError {
+    let reason = match &e {
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.reason),
+        kube::Error::HyperError(h) => format!("cannot reach the cluster: {h}"),
+        other => {
+            let s = other.to_string();
+            if s.contains("Connection refused") || s.contains("client error (Connect)") {
+                format!("cannot reach the cluster: {s}")
+            } else {
+                s
+            }
+        }
+    };
+    K8sError::Api { op: op.into(), reason }
+}
+
+/// A connected client and what it points at.
+#[derive(Clone)]
+pub struct K8sClient {
+    client: kube::Client,
+    /// The context in use (`(in-cluster)` inside a pod).
+    pub context: String,
+    /// The API server URL.
+    pub server: String,
+}
+
+/// How a watched condition ended.
+pub enum Check<T> {
+    Pending,
+    Done(T),
+    Failed(String),
+}
+
+impl K8sClient {
+    /// Builds a client from the target's kubeconfig and context, or the usual inference
+    /// (KUBECONFIG, ~/.kube/config, in-cluster service account) when none is given.
+    /// Must run inside the runtime (the client spawns its buffer task there).
+    pub async fn connect(target: &Target) -> Result<Self, K8sError> {
+        let opts = KubeConfigOptions {
+            context: target.context.clone(),
+            cluster: None,
+            user: None,
+        };
+        let (config, context) = match &target.kubeconfig {
+            Some(path) => {
+                let kc = read_kubeconfig(path)?;
+                let ctx = target.context.clone().or_else(|| kc.current_context.clone()).unwrap_or_default();
+                let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+                    .await
+                    .map_err(|e| K8sError::Config(format!("{}: {e}", path.display())))?;
+                (cfg, ctx)
+            }
+            None => match kube::Config::from_kubeconfig(&opts).await {
+                Ok(cfg) => (cfg, target.context.clone().unwrap_or_else(|| "(current)".into())),
+                Err(kerr) => match kube::Config::incluster() {
+                    Ok(cfg) => (cfg, "(in-cluster)".into()),
+                    Err(_) => return Err(K8sError::Config(format!("no kubeconfig given and none found: {kerr}"))),
+                },
+            },
+        };
+        let server = config.cluster_url.to_string();
+        let client = kube::Client::try_from(config).map_err(|e| K8sError::Config(e.to_string()))?;
+        Ok(K8sClient { client, context, server })
+    }
+
+    fn api(&self, kind: &Kind, ns: &str) -> Api<DynamicObject> {
+        if kind.namespaced {
+            Api::namespaced_with(self.client.clone(), ns, &kind.ar)
+        } else {
+            Api::all_with(self.client.clone(), &kind.ar)
+        }
+    }
+
+    /// Resolves a kind name.
+    pub fn kind(name: &str) -> Result<Kind, K8sError> {
+        kinds::kind(name).ok_or_else(|| K8sError::UnknownKind(name.to_owned()))
+    }
+
+    pub async fn get(&self, kind: &Kind, ns: &str, name: &str) -> Result<Option<Value>, K8sError> {
+        let o = self
+            .api(kind, ns)
+            .get_opt(name)
+            .await
+            .map_err(|e| api_err(format!("get {} `{name}`", kind.ar.kind), e))?;
+        Ok(o.map(|o| to_value(&o)))
+    }
+
+    pub async fn get_required(&self, kind: &Kind, ns: &str, name: &str) -> Result<Value, K8sError> {
+        self.get(kind, ns, name).await?.ok_or_else(|| K8sError::NotFound {
+            kind: kind.ar.kind.clone(),
+            name: name.to_owned(),
+            ns: ns.to_owned(),
+        })
+    }
+
+    pub async fn list(&self, kind: &Kind, ns: &str, selector: &str) -> Result<Vec<Value>, K8sError> {
+        let mut lp = ListParams::default();
+        if !selector.is_empty() {
+            lp = lp.labels(selector);
+        }
+        let l = self
+            .api(kind, ns)
+            .list(&lp)
+            .await
+            .map_err(|e| api_err(format!("list {}", kind.ar.plural), e))?;
+        Ok(l.items.iter().map(to_value).collect())
+    }
+
+    /// A JSON merge patch; returns the object after it.
+    pub async fn patch(&self, kind: &Kind, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<Value, K8sError> {
+        let mut pp = PatchParams::default();
+        pp.dry_run = dry_run;
+        let o = self
+            .api(kind, ns)
+            .patch(name, &pp, &Patch::Merge(patch))
+            .await
+            .map_err(|e| not_found_or(e, kind, ns, name, format!("patch {} `{name}`", kind.ar.kind)))?;
+        Ok(to_value(&o))
+    }
+
+    /// Sets `spec.replicas` through the `/scale` subresource, as `kubectl scale` does.
+    pub async fn scale(&self, kind: &Kind, ns: &str, name: &str, replicas: i32, dry_run: bool) -> Result<(), K8sError> {
+        let mut pp = PatchParams::default();
+        pp.dry_run = dry_run;
+        self.api(kind, ns)
+            .patch_scale(name, &pp, &Patch::Merge(json!({ "spec": { "replicas": replicas } })))
+            .await
+            .map_err(|e| not_found_or(e, kind, ns, name, format!("scale {} `{name}`", kind.ar.kind)))?;
+        Ok(())
+    }
+
+    pub async fn create(&self, kind: &Kind, ns: &str, obj: Value, dry_run: bool) -> Result<Value, K8sError> {
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_owned();
+        let o: DynamicObject =
+            serde_json::from_value(obj).map_err(|e| K8sError::Condition(format!("not a valid {} object: {e}", kind.ar.kind)))?;
+        let pp = PostParams {
+            dry_run,
+            field_manager: Some("vscript".into()),
+        };
+        let o = self
+            .api(kind, ns)
+            .create(&pp, &o)
+            .await
+            .map_err(|e| api_err(format!("create {} `{name}`", kind.ar.kind), e))?;
+        Ok(to_value(&o))
+    }
+
+    pub async fn delete(&self, kind: &Kind, ns: &str, name: &str, propagation: Option<&str>, dry_run: bool) -> Result<(), K8sError> {
+        let mut dp = DeleteParams {
+            dry_run,
+            ..Default::default()
+        };
+        dp.propagation_policy = match propagation.map(str::to_ascii_lowercase).as_deref() {
+            Some("orphan") => Some(PropagationPolicy::Orphan),
+            Some("foreground") => Some(PropagationPolicy::Foreground),
+            Some("background") | None => Some(PropagationPolicy::Background),
+            Some(other) => {
+                return Err(K8sError::Condition(format!(
+                    "unknown propagation `{other}` (Orphan, Background, Foreground)"
+                )));
+            }
+        };
+        self.api(kind, ns)
+            .delete(name, &dp)
+            .await
+            .map_err(|e| not_found_or(e, kind, ns, name, format!("delete {} `{name}`", kind.ar.kind)))?;
+        Ok(())
+    }
+
+    /// Watches one object until `check` says done or failed. `check` sees `None` while
+    /// the object does not exist. The watch is re-established when it breaks.
+    pub async fn wait_for<T>(
+        &self,
+        kind: &Kind,
+        ns: &str,
+        name: &str,
+        mut check: impl FnMut(Option<&Value>) -> Check<T>,
+    ) -> Result<T, K8sError> {
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut stream = std::pin::pin!(watcher(self.api(kind, ns), cfg));
+        let mut seen = false;
+        let mut verdict = |o: Option<&Value>| match check(o) {
+            Check::Pending => None,
+            Check::Done(t) => Some(Ok(t)),
+            Check::Failed(why) => Some(Err(K8sError::Condition(why))),
+        };
+        while let Some(ev) = stream.next().await {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(_) => {
+                    // A lost watch: back off briefly and let the watcher relist.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let r = match ev {
+                watcher::Event::Init => {
+                    seen = false;
+                    None
+                }
+                watcher::Event::InitApply(o) | watcher::Event::Apply(o) => {
+                    seen = true;
+                    verdict(Some(&to_value(&o)))
+                }
+                watcher::Event::InitDone => {
+                    if seen {
+                        None
+                    } else {
+                        verdict(None)
+                    }
+                }
+                watcher::Event::Delete(_) => verdict(None),
+            };
+            if let Some(r) = r {
+                return r;
+            }
+        }
+        Err(K8sError::Condition(format!("the watch on {} `{name}` ended", kind.ar.kind)))
+    }
+
+    /// A container's log (or its last `tail` lines).
+    pub async fn logs(&self, ns: &str, pod: &str, container: &str, tail: Option<i64>) -> Result<String, K8sError> {
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        let lp = LogParams {
+            container: Some(container.to_owned()),
+            tail_lines: tail,
+            ..Default::default()
+        };
+        api.logs(pod, &lp)
+            .await
+            .map_err(|e| api_err(format!("read log of `{pod}` container `{container}`"), e))
+    }
+
+    /// Streams a container's log line by line from its start, calling `on_line` for each;
+    /// `on_line` returns `Some` to stop. Returns `None` when the log ended first.
+    pub async fn follow_logs<T>(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        mut on_line: impl FnMut(&str) -> Option<T>,
+    ) -> Result<Option<T>, K8sError> {
+        let pods = Self::kind("Pod")?;
+        // Wait until the container has started (its log exists).
+        self.wait_for(&pods, ns, pod, |p| match p {
+            Some(p) if container_started(p, container) => Check::Done(()),
+            _ => Check::Pending,
+        })
+        .await?;
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        let lp = LogParams {
+            container: Some(container.to_owned()),
+            follow: true,
+            ..Default::default()
+        };
+        let reader = api
+            .log_stream(pod, &lp)
+            .await
+            .map_err(|e| api_err(format!("follow log of `{pod}` container `{container}`"), e))?;
+        let mut lines = std::pin::pin!(reader.lines());
+        while let Some(line) = lines.try_next().await.map_err(|e| K8sError::Api {
+            op: format!("follow log of `{pod}`"),
+            reason: e.to_string(),
+        })? {
+            if let Some(t) = on_line(&line) {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The server's version (`v1.32.4`).
+    pub async fn version(&self) -> Result<String, K8sError> {
+        let v = self
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| api_err("read the server version", e))?;
+        Ok(v.git_version)
+    }
+}
+
+fn not_found_or(e: kube::Error, kind: &Kind, ns: &str, name: &str, op: String) -> K8sError {
+    match &e {
+        kube::Error::Api(s) if s.code == 404 => K8sError::NotFound {
+            kind: kind.ar.kind.clone(),
+            name: name.to_owned(),
+            ns: ns.to_owned(),
+        },
+        _ => api_err(op, e),
+    }
+}
+
+fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, K8sError> {
+    if !path.is_file() {
+        return Err(K8sError::Config(format!("kubeconfig `{}` does not exist", path.display())));
+    }
+    Kubeconfig::read_from(path).map_err(|e| K8sError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Whether a pod's (init) container is running or has run.
+pub fn container_started(pod: &Value, container: &str) -> bool {
+    ["initContainerStatuses", "containerStatuses"].iter().any(|k| {
+        pod["status"][k].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["name"] == container && (c["state"].get("running").is_some() || c["state"].get("terminated").is_some()))
+        })
+    })
+}
+
+fn to_value(o: &DynamicObject) -> Value {
+    serde_json::to_value(o).unwrap_or(Value::Null)
+}

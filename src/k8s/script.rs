@@ -1,0 +1,832 @@
+//! The `k8s` script module: type conversion and errors only; IO lives in `client.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::plugin::*;
+use rhai::{Dynamic, Map, NativeCallContext};
+use serde_json::{Value, json};
+
+use super::client::{Check, K8sClient, K8sError};
+use crate::engine::host::{BlockError, Host};
+use crate::engine::{OrFail, RhaiResultOf, fail, host};
+
+impl Host {
+    /// The cluster client, connected on first use (nothing at startup).
+    pub fn k8s_client(&self) -> Result<K8sClient, BlockError<K8sError>> {
+        if let Some(c) = self.k8s.get() {
+            return Ok(c.clone());
+        }
+        let target = self.target.clone();
+        let c = self.block("connecting to the cluster", Duration::from_secs(30), async move {
+            K8sClient::connect(&target).await
+        })?;
+        Ok(self.k8s.get_or_init(|| c).clone())
+    }
+}
+
+/// The namespace of a call: `opts.ns`, else the run's target namespace.
+fn ns_of(h: &Host, opts: &Map) -> String {
+    opts.get("ns")
+        .map(|v| v.to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| h.target.namespace.clone())
+}
+
+fn secs(ctx: &NativeCallContext, timeout: i64) -> RhaiResultOf<Duration> {
+    if timeout <= 0 {
+        return Err(fail(ctx, format!("timeout must be a positive number of seconds, not {timeout}")));
+    }
+    Ok(Duration::from_secs(timeout as u64))
+}
+
+struct Call {
+    h: Arc<Host>,
+    c: K8sClient,
+    ns: String,
+}
+
+fn call(ctx: &NativeCallContext, opts: &Map) -> RhaiResultOf<Call> {
+    let h = host(ctx)?;
+    let c = h.k8s_client().or_fail(ctx)?;
+    let ns = ns_of(&h, opts);
+    Ok(Call { h, c, ns })
+}
+
+fn to_dyn(v: Value) -> RhaiResultOf<Dynamic> {
+    rhai::serde::to_dynamic(v)
+}
+
+fn i(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+/// Parses a Kubernetes quantity (`55Gi`, `500M`, `1073741824`) to bytes.
+pub fn quantity_bytes(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let split = q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len());
+    let (n, unit) = q.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    let m = match unit {
+        "" => 1.0,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "k" | "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "m" => 1e-3,
+        _ => return None,
+    };
+    Some(n * m)
+}
+
+fn sts_ready(o: &Value) -> bool {
+    let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
+    let st = &o["status"];
+    i(&st["observedGeneration"]) >= i(&o["metadata"]["generation"]) && i(&st["readyReplicas"]) == want && i(&st["replicas"]) == want
+}
+
+fn describe_sts(o: &Value) -> String {
+    let st = &o["status"];
+    format!(
+        "replicas {}, ready {}, updated {}",
+        i(&st["replicas"]),
+        i(&st["readyReplicas"]),
+        i(&st["updatedReplicas"])
+    )
+}
+
+#[export_module]
+pub mod k8s {
+    use super::*;
+
+    /// Options that point a call at another namespace: `k8s::get("Secret", "default-ssl-cert", k8s::ns("shared"))`.
+    /// ```rhai
+    /// let pvc = k8s::get("pvc", "influxdb-data-influxdb-0", k8s::ns("shared"));
+    /// ```
+    pub fn ns(name: &str) -> Map {
+        let mut m = Map::new();
+        m.insert("ns".into(), name.into());
+        m
+    }
+
+    /// The target namespace of this run (`vantiq.installation`).
+    #[rhai_fn(return_raw)]
+    pub fn namespace(ctx: NativeCallContext) -> RhaiResultOf<String> {
+        Ok(host(&ctx)?.target.namespace.clone())
+    }
+
+    /// Reads one object; fails when it does not exist.
+    /// ```rhai
+    /// let sts = k8s::get("StatefulSet", "vantiq");
+    /// print(sts.status?.readyReplicas ?? 0);
+    /// ```
+    #[rhai_fn(return_raw, name = "get")]
+    pub fn get(ctx: NativeCallContext, kind: &str, name: &str) -> RhaiResultOf<Dynamic> {
+        get_in(ctx, kind, name, Map::new())
+    }
+
+    /// Reads one object with options (`#{ ns: "shared" }`).
+    #[rhai_fn(return_raw, name = "get")]
+    pub fn get_in(ctx: NativeCallContext, kind: &str, name: &str, opts: Map) -> RhaiResultOf<Dynamic> {
+        let k = K8sClient::kind(kind).or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let v = h
+            .block(
+                &format!("reading {kind} `{name}`"),
+                Duration::from_secs(60),
+                c.get_required(&k, &ns, name),
+            )
+            .or_fail(&ctx)?;
+        to_dyn(v)
+    }
+
+    /// Whether an object exists.
+    /// ```rhai
+    /// if k8s::exists("StatefulSet", "metrics-collector") { print("configured"); }
+    /// ```
+    #[rhai_fn(return_raw, name = "exists")]
+    pub fn exists(ctx: NativeCallContext, kind: &str, name: &str) -> RhaiResultOf<bool> {
+        exists_in(ctx, kind, name, Map::new())
+    }
+
+    /// Whether an object exists, with options (`#{ ns: "shared" }`).
+    #[rhai_fn(return_raw, name = "exists")]
+    pub fn exists_in(ctx: NativeCallContext, kind: &str, name: &str, opts: Map) -> RhaiResultOf<bool> {
+        let k = K8sClient::kind(kind).or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let v = h
+            .block(&format!("reading {kind} `{name}`"), Duration::from_secs(60), c.get(&k, &ns, name))
+            .or_fail(&ctx)?;
+        Ok(v.is_some())
+    }
+
+    /// Lists objects of a kind in the target namespace.
+    /// ```rhai
+    /// for p in k8s::list("Pod") { print(p.metadata.name); }
+    /// ```
+    #[rhai_fn(return_raw, name = "list")]
+    pub fn list(ctx: NativeCallContext, kind: &str) -> RhaiResultOf<Dynamic> {
+        list_in(ctx, kind, "", Map::new())
+    }
+
+    /// Lists objects matching a label selector (`app=vantiq`).
+    #[rhai_fn(return_raw, name = "list")]
+    pub fn list_sel(ctx: NativeCallContext, kind: &str, selector: &str) -> RhaiResultOf<Dynamic> {
+        list_in(ctx, kind, selector, Map::new())
+    }
+
+    /// Lists objects matching a label selector, with options (`#{ ns: "shared" }`).
+    #[rhai_fn(return_raw, name = "list")]
+    pub fn list_in(ctx: NativeCallContext, kind: &str, selector: &str, opts: Map) -> RhaiResultOf<Dynamic> {
+        let k = K8sClient::kind(kind).or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let v = h
+            .block(&format!("listing {kind}"), Duration::from_secs(60), c.list(&k, &ns, selector))
+            .or_fail(&ctx)?;
+        to_dyn(Value::Array(v))
+    }
+
+    /// The desired replica count (`spec.replicas`) of a StatefulSet.
+    /// ```rhai
+    /// let n = k8s::replicas("vantiq");
+    /// ```
+    #[rhai_fn(return_raw, name = "replicas")]
+    pub fn replicas(ctx: NativeCallContext, sts: &str) -> RhaiResultOf<i64> {
+        replicas_in(ctx, sts, Map::new())
+    }
+
+    /// The desired replica count, with options.
+    #[rhai_fn(return_raw, name = "replicas")]
+    pub fn replicas_in(ctx: NativeCallContext, sts: &str, opts: Map) -> RhaiResultOf<i64> {
+        let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let v = h
+            .block(
+                &format!("reading StatefulSet `{sts}`"),
+                Duration::from_secs(60),
+                c.get_required(&k, &ns, sts),
+            )
+            .or_fail(&ctx)?;
+        Ok(v["spec"]["replicas"].as_i64().unwrap_or(1))
+    }
+
+    /// Scales a StatefulSet (like `kubectl scale sts NAME --replicas=N`); does not wait.
+    /// ```rhai
+    /// k8s::scale("vantiq", 1);
+    /// ```
+    #[rhai_fn(return_raw, name = "scale")]
+    pub fn scale(ctx: NativeCallContext, sts: &str, replicas: i64) -> RhaiResultOf<()> {
+        scale_in(ctx, sts, replicas, Map::new())
+    }
+
+    /// Scales a StatefulSet, with options (`#{ ns: "shared" }`).
+    #[rhai_fn(return_raw, name = "scale")]
+    pub fn scale_in(ctx: NativeCallContext, sts: &str, replicas: i64, opts: Map) -> RhaiResultOf<()> {
+        let n = i32::try_from(replicas)
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| fail(&ctx, format!("replicas must be 0 or more, not {replicas}")))?;
+        let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let dry = h.dry_run;
+        let before = h
+            .block(
+                &format!("reading StatefulSet `{sts}`"),
+                Duration::from_secs(60),
+                c.get_required(&k, &ns, sts),
+            )
+            .or_fail(&ctx)?;
+        let before = before["spec"]["replicas"].as_i64().unwrap_or(1);
+        h.block(
+            &format!("scaling StatefulSet `{sts}`"),
+            Duration::from_secs(60),
+            c.scale(&k, &ns, sts, n, dry),
+        )
+        .or_fail(&ctx)?;
+        h.effect(
+            "k8s.scale",
+            &format!("StatefulSet {ns}/{sts}"),
+            Some(json!(before)),
+            Some(json!(n)),
+            if dry { "dry-run" } else { "done" },
+        );
+        Ok(())
+    }
+
+    /// Waits until a StatefulSet has all its desired replicas ready (and no extra pods),
+    /// watch-based; `timeout` in seconds.
+    /// ```rhai
+    /// k8s::wait_ready("vantiq", 600);
+    /// ```
+    #[rhai_fn(return_raw, name = "wait_ready")]
+    pub fn wait_ready(ctx: NativeCallContext, sts: &str, timeout: i64) -> RhaiResultOf<()> {
+        wait_ready_in(ctx, sts, timeout, Map::new())
+    }
+
+    /// Waits until a StatefulSet is ready, with options.
+    #[rhai_fn(return_raw, name = "wait_ready")]
+    pub fn wait_ready_in(ctx: NativeCallContext, sts: &str, timeout: i64, opts: Map) -> RhaiResultOf<()> {
+        let limit = secs(&ctx, timeout)?;
+        let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        if h.dry_run {
+            h.say("  ~", "36", &format!("would wait for StatefulSet {ns}/{sts} to be ready"));
+            return Ok(());
+        }
+        let last = std::sync::Mutex::new(String::from("not seen yet"));
+        let what = format!("waiting for StatefulSet `{ns}/{sts}` to be ready");
+        let r = h.block(
+            &what,
+            limit,
+            c.wait_for(&k, &ns, sts, |o| match o {
+                None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
+                Some(o) => {
+                    *last.lock().unwrap() = describe_sts(o);
+                    if sts_ready(o) { Check::Done(()) } else { Check::Pending }
+                }
+            }),
+        );
+        r.map_err(|e| fail(&ctx, format!("{e} (last seen: {})", last.lock().unwrap())))
+    }
+
+    /// Waits for a rolling update or restart of a StatefulSet to finish (like
+    /// `kubectl rollout status`): every pod updated to the newest revision and ready.
+    /// ```rhai
+    /// k8s::wait_rollout("vantiq", 900);
+    /// ```
+    #[rhai_fn(return_raw, name = "wait_rollout")]
+    pub fn wait_rollout(ctx: NativeCallContext, sts: &str, timeout: i64) -> RhaiResultOf<()> {
+        wait_rollout_in(ctx, sts, timeout, Map::new())
+    }
+
+    /// Waits for a rollout, with options.
+    #[rhai_fn(return_raw, name = "wait_rollout")]
+    pub fn wait_rollout_in(ctx: NativeCallContext, sts: &str, timeout: i64, opts: Map) -> RhaiResultOf<()> {
+        let limit = secs(&ctx, timeout)?;
+        let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        if h.dry_run {
+            h.say("  ~", "36", &format!("would wait for the rollout of StatefulSet {ns}/{sts}"));
+            return Ok(());
+        }
+        let last = std::sync::Mutex::new(String::from("not seen yet"));
+        let what = format!("waiting for the rollout of StatefulSet `{ns}/{sts}`");
+        let r = h.block(
+            &what,
+            limit,
+            c.wait_for(&k, &ns, sts, |o| match o {
+                None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
+                Some(o) => {
+                    *last.lock().unwrap() = describe_sts(o);
+                    let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
+                    let st = &o["status"];
+                    let revs_ok = st["updateRevision"].is_null() || st["currentRevision"] == st["updateRevision"] || want == 0;
+                    if sts_ready(o) && i(&st["updatedReplicas"]) == want && revs_ok {
+                        Check::Done(())
+                    } else {
+                        Check::Pending
+                    }
+                }
+            }),
+        );
+        r.map_err(|e| fail(&ctx, format!("{e} (last seen: {})", last.lock().unwrap())))
+    }
+
+    /// Restarts a StatefulSet's pods with a rolling update (like `kubectl rollout restart sts`).
+    /// ```rhai
+    /// k8s::rollout_restart("vantiq");
+    /// k8s::wait_rollout("vantiq", 900);
+    /// ```
+    #[rhai_fn(return_raw, name = "rollout_restart")]
+    pub fn rollout_restart(ctx: NativeCallContext, sts: &str) -> RhaiResultOf<()> {
+        rollout_restart_in(ctx, sts, Map::new())
+    }
+
+    /// Restarts a StatefulSet, with options.
+    #[rhai_fn(return_raw, name = "rollout_restart")]
+    pub fn rollout_restart_in(ctx: NativeCallContext, sts: &str, opts: Map) -> RhaiResultOf<()> {
+        let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}});
+        let dry = h.dry_run;
+        h.block(
+            &format!("restarting StatefulSet `{sts}`"),
+            Duration::from_secs(60),
+            c.patch(&k, &ns, sts, &patch, dry),
+        )
+        .or_fail(&ctx)?;
+        h.effect(
+            "k8s.rollout_restart",
+            &format!("StatefulSet {ns}/{sts}"),
+            None,
+            Some(json!(at)),
+            if dry { "dry-run" } else { "done" },
+        );
+        Ok(())
+    }
+
+    /// Creates a Job from a CronJob's template (like `kubectl create job NAME --from=CronJob/CRON`).
+    /// ```rhai
+    /// let job = `mongobackup-${today("yyyyMMddHHmmss")}`;
+    /// k8s::create_job_from_cronjob("mongobackup", job);
+    /// ```
+    #[rhai_fn(return_raw, name = "create_job_from_cronjob")]
+    pub fn create_job_from_cronjob(ctx: NativeCallContext, cronjob: &str, job: &str) -> RhaiResultOf<()> {
+        create_job_from_cronjob_in(ctx, cronjob, job, Map::new())
+    }
+
+    /// Creates a Job from a CronJob, with options.
+    #[rhai_fn(return_raw, name = "create_job_from_cronjob")]
+    pub fn create_job_from_cronjob_in(ctx: NativeCallContext, cronjob: &str, job: &str, opts: Map) -> RhaiResultOf<()> {
+        let cj_kind = K8sClient::kind("CronJob").or_fail(&ctx)?;
+        let job_kind = K8sClient::kind("Job").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let cj = h
+            .block(
+                &format!("reading CronJob `{cronjob}`"),
+                Duration::from_secs(60),
+                c.get_required(&cj_kind, &ns, cronjob),
+            )
+            .or_fail(&ctx)?;
+        let tpl = &cj["spec"]["jobTemplate"];
+        let mut annotations = tpl["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
+        annotations.insert("cronjob.kubernetes.io/instantiate".into(), json!("manual"));
+        let obj = json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {
+                "name": job, "namespace": ns,
+                "labels": tpl["metadata"]["labels"].clone(),
+                "annotations": annotations,
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob, "uid": cj["metadata"]["uid"].clone(), "controller": true}],
+            },
+            "spec": tpl["spec"].clone(),
+        });
+        let dry = h.dry_run;
+        h.block(
+            &format!("creating Job `{job}`"),
+            Duration::from_secs(60),
+            c.create(&job_kind, &ns, obj, dry),
+        )
+        .or_fail(&ctx)?;
+        h.effect(
+            "k8s.create_job",
+            &format!("Job {ns}/{job}"),
+            None,
+            Some(json!(format!("from CronJob/{cronjob}"))),
+            if dry { "dry-run" } else { "done" },
+        );
+        Ok(())
+    }
+
+    /// Waits until a Job completes; fails when it fails (with the tail of its log).
+    /// Returns `"Complete"`.
+    /// ```rhai
+    /// k8s::wait_job("mongobackup-manual", 1800);
+    /// ```
+    #[rhai_fn(return_raw, name = "wait_job")]
+    pub fn wait_job(ctx: NativeCallContext, job: &str, timeout: i64) -> RhaiResultOf<String> {
+        wait_job_in(ctx, job, timeout, Map::new())
+    }
+
+    /// Waits for a Job, with options.
+    #[rhai_fn(return_raw, name = "wait_job")]
+    pub fn wait_job_in(ctx: NativeCallContext, job: &str, timeout: i64, opts: Map) -> RhaiResultOf<String> {
+        let limit = secs(&ctx, timeout)?;
+        let k = K8sClient::kind("Job").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        if h.dry_run {
+            h.say("  ~", "36", &format!("would wait for Job {ns}/{job} to complete"));
+            return Ok("Complete".into());
+        }
+        let cond = |o: &Value, t: &str| {
+            o["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == t && c["status"] == "True").cloned())
+        };
+        let what = format!("waiting for Job `{ns}/{job}` to complete");
+        let r = h.block(
+            &what,
+            limit,
+            c.wait_for(&k, &ns, job, |o| match o {
+                None => Check::Failed(format!("Job `{job}` not found in namespace `{ns}`")),
+                Some(o) => {
+                    if cond(o, "Complete").is_some() {
+                        Check::Done(())
+                    } else if let Some(f) = cond(o, "Failed") {
+                        Check::Failed(format!(
+                            "Job `{job}` failed: {} {}",
+                            f["reason"].as_str().unwrap_or(""),
+                            f["message"].as_str().unwrap_or("")
+                        ))
+                    } else {
+                        Check::Pending
+                    }
+                }
+            }),
+        );
+        match r {
+            Ok(()) => Ok("Complete".into()),
+            Err(BlockError::Inner(K8sError::Condition(why))) => {
+                // Add the tail of the job pod's log: what an operator would look at next.
+                let pods = K8sClient::kind("Pod").or_fail(&ctx)?;
+                let sel = format!("job-name={job}");
+                let tail = h
+                    .block("reading the job's log", Duration::from_secs(30), async {
+                        let ps = c.list(&pods, &ns, &sel).await?;
+                        let Some(p) = ps.last() else { return Ok(String::new()) };
+                        let pod = p["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                        let container = p["spec"]["containers"][0]["name"].as_str().unwrap_or("").to_owned();
+                        c.logs(&ns, &pod, &container, Some(10)).await
+                    })
+                    .unwrap_or_default();
+                let tail = if tail.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("\nlast log lines:\n{}", tail.trim_end())
+                };
+                Err(fail(&ctx, format!("{why}{tail}")))
+            }
+            Err(e) => Err(fail(&ctx, e)),
+        }
+    }
+
+    /// A container's log as one string (`#{ tail: 20, ns: "..." }` optional).
+    /// ```rhai
+    /// print(k8s::logs("vantiq-0", "load-model"));
+    /// ```
+    #[rhai_fn(return_raw, name = "logs")]
+    pub fn logs(ctx: NativeCallContext, pod: &str, container: &str) -> RhaiResultOf<String> {
+        logs_in(ctx, pod, container, Map::new())
+    }
+
+    /// A container's log, with options (`tail`, `ns`).
+    #[rhai_fn(return_raw, name = "logs")]
+    pub fn logs_in(ctx: NativeCallContext, pod: &str, container: &str, opts: Map) -> RhaiResultOf<String> {
+        let tail = opts.get("tail").and_then(|v| v.as_int().ok());
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let s = h
+            .block(
+                &format!("reading the log of `{pod}`"),
+                Duration::from_secs(60),
+                c.logs(&ns, pod, container, tail),
+            )
+            .or_fail(&ctx)?;
+        Ok(h.secrets.redact(&s))
+    }
+
+    /// Follows a container's log (like `kubectl logs -f POD -c CONTAINER`), printing each
+    /// line, until a line matches `until` (a regex; returned), the log ends, or `timeout`
+    /// seconds pass. Waits for the pod and container to start first. An empty `until`
+    /// follows to the end.
+    /// ```rhai
+    /// k8s::follow_logs("vantiq-0", "load-model", "COMPLETED", 1800);
+    /// ```
+    #[rhai_fn(return_raw, name = "follow_logs")]
+    pub fn follow_logs(ctx: NativeCallContext, pod: &str, container: &str, until: &str, timeout: i64) -> RhaiResultOf<String> {
+        follow_logs_in(ctx, pod, container, until, timeout, Map::new())
+    }
+
+    /// Follows a log, with options: `fail` (a regex: a matching line fails the call),
+    /// `quiet` (don't print lines), `ns`.
+    #[rhai_fn(return_raw, name = "follow_logs")]
+    pub fn follow_logs_in(
+        ctx: NativeCallContext,
+        pod: &str,
+        container: &str,
+        until: &str,
+        timeout: i64,
+        opts: Map,
+    ) -> RhaiResultOf<String> {
+        let limit = secs(&ctx, timeout)?;
+        let until_re = if until.is_empty() {
+            None
+        } else {
+            Some(regex::Regex::new(until).map_err(|e| fail(&ctx, format!("bad regex `{until}`: {e}")))?)
+        };
+        let fail_re = match opts.get("fail").map(|v| v.to_string()) {
+            Some(f) if !f.is_empty() => Some(regex::Regex::new(&f).map_err(|e| fail(&ctx, format!("bad regex `{f}`: {e}")))?),
+            _ => None,
+        };
+        let quiet = opts.get("quiet").and_then(|v| v.as_bool().ok()).unwrap_or(false);
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        if h.dry_run {
+            h.say("  ~", "36", &format!("would follow the log of {ns}/{pod} container {container}"));
+            return Ok(String::new());
+        }
+        let what = format!("following the log of `{ns}/{pod}` container `{container}` until /{until}/");
+        let hh = h.clone();
+        let r = h.block(
+            &what,
+            limit,
+            c.follow_logs(&ns, pod, container, |line| {
+                if !quiet {
+                    hh.say("  │", "2", line);
+                }
+                if let Some(f) = &fail_re {
+                    if f.is_match(line) {
+                        return Some(Err(line.to_owned()));
+                    }
+                }
+                match &until_re {
+                    Some(u) if u.is_match(line) => Some(Ok(line.to_owned())),
+                    _ => None,
+                }
+            }),
+        );
+        match r {
+            Ok(Some(Ok(line))) => Ok(line),
+            Ok(Some(Err(line))) => Err(fail(
+                &ctx,
+                format!(
+                    "the log of `{pod}` container `{container}` reports a failure: {}",
+                    h.secrets.redact(&line)
+                ),
+            )),
+            Ok(None) if until_re.is_none() => Ok(String::new()),
+            Ok(None) => Err(fail(
+                &ctx,
+                format!("the log of `{pod}` container `{container}` ended without a line matching /{until}/"),
+            )),
+            Err(e) => Err(fail(&ctx, e)),
+        }
+    }
+
+    /// Applies a JSON merge patch (a map) to an object.
+    /// ```rhai
+    /// k8s::patch("StatefulSet", "vantiq", #{ metadata: #{ annotations: #{ note: "maintenance" } } });
+    /// ```
+    #[rhai_fn(return_raw, name = "patch")]
+    pub fn patch(ctx: NativeCallContext, kind: &str, name: &str, patch: Map) -> RhaiResultOf<Dynamic> {
+        patch_in(ctx, kind, name, patch, Map::new())
+    }
+
+    /// Applies a merge patch, with options.
+    #[rhai_fn(return_raw, name = "patch")]
+    pub fn patch_in(ctx: NativeCallContext, kind: &str, name: &str, patch: Map, opts: Map) -> RhaiResultOf<Dynamic> {
+        let k = K8sClient::kind(kind).or_fail(&ctx)?;
+        let p: Value = rhai::serde::from_dynamic(&Dynamic::from_map(patch))?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let dry = h.dry_run;
+        let v = h
+            .block(
+                &format!("patching {kind} `{name}`"),
+                Duration::from_secs(60),
+                c.patch(&k, &ns, name, &p, dry),
+            )
+            .or_fail(&ctx)?;
+        h.effect(
+            "k8s.patch",
+            &format!("{} {ns}/{name}", k.ar.kind),
+            None,
+            Some(p),
+            if dry { "dry-run" } else { "done" },
+        );
+        to_dyn(v)
+    }
+
+    /// Deletes an object (`#{ propagation: "Orphan" }` keeps its pods, like `--cascade=orphan`).
+    /// ```rhai
+    /// k8s::delete("StatefulSet", "influxdb", #{ ns: "shared", propagation: "Orphan" });
+    /// ```
+    #[rhai_fn(return_raw, name = "delete")]
+    pub fn delete(ctx: NativeCallContext, kind: &str, name: &str) -> RhaiResultOf<()> {
+        delete_in(ctx, kind, name, Map::new())
+    }
+
+    /// Deletes an object, with options (`ns`, `propagation`).
+    #[rhai_fn(return_raw, name = "delete")]
+    pub fn delete_in(ctx: NativeCallContext, kind: &str, name: &str, opts: Map) -> RhaiResultOf<()> {
+        let k = K8sClient::kind(kind).or_fail(&ctx)?;
+        let prop = opts.get("propagation").map(|v| v.to_string());
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let dry = h.dry_run;
+        h.block(
+            &format!("deleting {kind} `{name}`"),
+            Duration::from_secs(60),
+            c.delete(&k, &ns, name, prop.as_deref(), dry),
+        )
+        .or_fail(&ctx)?;
+        h.effect(
+            "k8s.delete",
+            &format!("{} {ns}/{name}", k.ar.kind),
+            None,
+            prop.map(|p| json!(format!("propagation {p}"))),
+            if dry { "dry-run" } else { "done" },
+        );
+        Ok(())
+    }
+
+    /// Waits until an object no longer exists.
+    #[rhai_fn(return_raw, name = "wait_deleted")]
+    pub fn wait_deleted(ctx: NativeCallContext, kind: &str, name: &str, timeout: i64, opts: Map) -> RhaiResultOf<()> {
+        let limit = secs(&ctx, timeout)?;
+        let k = K8sClient::kind(kind).or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        if h.dry_run {
+            return Ok(());
+        }
+        h.block(
+            &format!("waiting for {kind} `{ns}/{name}` to be deleted"),
+            limit,
+            c.wait_for(&k, &ns, name, |o| if o.is_none() { Check::Done(()) } else { Check::Pending }),
+        )
+        .or_fail(&ctx)
+    }
+
+    /// Asks for a bigger PersistentVolumeClaim (`spec.resources.requests.storage`); the
+    /// server refuses unless its StorageClass allows volume expansion.
+    /// ```rhai
+    /// k8s::pvc_resize("influxdb-data-influxdb-0", "55Gi", k8s::ns("shared"));
+    /// ```
+    #[rhai_fn(return_raw, name = "pvc_resize")]
+    pub fn pvc_resize(ctx: NativeCallContext, pvc: &str, size: &str, opts: Map) -> RhaiResultOf<()> {
+        if quantity_bytes(size).is_none() {
+            return Err(fail(&ctx, format!("`{size}` is not a storage size (e.g. 55Gi)")));
+        }
+        let k = K8sClient::kind("pvc").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let cur = h
+            .block(
+                &format!("reading PersistentVolumeClaim `{pvc}`"),
+                Duration::from_secs(60),
+                c.get_required(&k, &ns, pvc),
+            )
+            .or_fail(&ctx)?;
+        let before = cur["spec"]["resources"]["requests"]["storage"].clone();
+        let p = json!({"spec": {"resources": {"requests": {"storage": size}}}});
+        let dry = h.dry_run;
+        h.block(
+            &format!("resizing PersistentVolumeClaim `{pvc}`"),
+            Duration::from_secs(60),
+            c.patch(&k, &ns, pvc, &p, dry),
+        )
+        .or_fail(&ctx)?;
+        h.effect(
+            "k8s.pvc_resize",
+            &format!("PersistentVolumeClaim {ns}/{pvc}"),
+            Some(before),
+            Some(json!(size)),
+            if dry { "dry-run" } else { "done" },
+        );
+        Ok(())
+    }
+
+    /// Waits until a PersistentVolumeClaim's `status.capacity.storage` reaches `size`.
+    /// ```rhai
+    /// k8s::wait_pvc_capacity("influxdb-data-influxdb-0", "55Gi", 600, k8s::ns("shared"));
+    /// ```
+    #[rhai_fn(return_raw, name = "wait_pvc_capacity")]
+    pub fn wait_pvc_capacity(ctx: NativeCallContext, pvc: &str, size: &str, timeout: i64, opts: Map) -> RhaiResultOf<()> {
+        let limit = secs(&ctx, timeout)?;
+        let want = quantity_bytes(size).ok_or_else(|| fail(&ctx, format!("`{size}` is not a storage size (e.g. 55Gi)")))?;
+        let k = K8sClient::kind("pvc").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        if h.dry_run {
+            return Ok(());
+        }
+        let last = std::sync::Mutex::new(String::from("unknown"));
+        let r = h.block(
+            &format!("waiting for PersistentVolumeClaim `{ns}/{pvc}` to reach {size}"),
+            limit,
+            c.wait_for(&k, &ns, pvc, |o| match o {
+                None => Check::Failed(format!("PersistentVolumeClaim `{pvc}` not found in namespace `{ns}`")),
+                Some(o) => {
+                    let cap = o["status"]["capacity"]["storage"].as_str().unwrap_or("").to_owned();
+                    let ok = quantity_bytes(&cap).is_some_and(|b| b >= want);
+                    *last.lock().unwrap() = cap;
+                    if ok { Check::Done(()) } else { Check::Pending }
+                }
+            }),
+        );
+        r.map_err(|e| fail(&ctx, format!("{e} (capacity last seen: {})", last.lock().unwrap())))
+    }
+
+    /// Waits until a pod exists and is Ready.
+    #[rhai_fn(return_raw, name = "wait_pod_ready")]
+    pub fn wait_pod_ready(ctx: NativeCallContext, pod: &str, timeout: i64) -> RhaiResultOf<()> {
+        let limit = secs(&ctx, timeout)?;
+        let k = K8sClient::kind("Pod").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &Map::new())?;
+        if h.dry_run {
+            return Ok(());
+        }
+        h.block(
+            &format!("waiting for pod `{ns}/{pod}` to be ready"),
+            limit,
+            c.wait_for(&k, &ns, pod, |o| {
+                let ready = o
+                    .and_then(|o| o["status"]["conditions"].as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                if ready { Check::Done(()) } else { Check::Pending }
+            }),
+        )
+        .or_fail(&ctx)
+    }
+
+    /// A Secret's data, decoded: `#{ "tls.crt": "...", ... }`. The values are registered
+    /// as secrets, so they are redacted from anything printed or journaled.
+    /// ```rhai
+    /// let keys = k8s::secret("vantiq-license").keys();
+    /// ```
+    #[rhai_fn(return_raw, name = "secret")]
+    pub fn secret(ctx: NativeCallContext, name: &str) -> RhaiResultOf<Map> {
+        secret_in(ctx, name, Map::new())
+    }
+
+    /// A Secret's decoded data, with options.
+    #[rhai_fn(return_raw, name = "secret")]
+    pub fn secret_in(ctx: NativeCallContext, name: &str, opts: Map) -> RhaiResultOf<Map> {
+        use base64::Engine as _;
+        let k = K8sClient::kind("Secret").or_fail(&ctx)?;
+        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let v = h
+            .block(
+                &format!("reading Secret `{name}`"),
+                Duration::from_secs(60),
+                c.get_required(&k, &ns, name),
+            )
+            .or_fail(&ctx)?;
+        let mut m = Map::new();
+        if let Some(data) = v["data"].as_object() {
+            for (key, val) in data {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(val.as_str().unwrap_or(""))
+                    .unwrap_or_default();
+                let s = String::from_utf8_lossy(&raw).into_owned();
+                h.secrets.add(&s);
+                m.insert(key.as_str().into(), s.into());
+            }
+        }
+        Ok(m)
+    }
+
+    /// The API server's version (`v1.32.4`).
+    #[rhai_fn(return_raw)]
+    pub fn server_version(ctx: NativeCallContext) -> RhaiResultOf<String> {
+        let Call { h, c, .. } = call(&ctx, &Map::new())?;
+        h.block("reading the server version", Duration::from_secs(30), c.version())
+            .or_fail(&ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantity_bytes;
+
+    #[test]
+    fn quantities_compare_across_units() {
+        assert_eq!(quantity_bytes("1Gi"), Some(1073741824.0));
+        assert!(quantity_bytes("55Gi").unwrap() > quantity_bytes("50Gi").unwrap());
+        assert!(quantity_bytes("1G").unwrap() < quantity_bytes("1Gi").unwrap());
+        assert_eq!(quantity_bytes("bogus"), None);
+    }
+}
