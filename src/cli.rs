@@ -32,6 +32,8 @@ pub struct Cli {
 enum Cmd {
     /// Run a procedure (a script path, or a name like `license_renew`).
     Run(RunArgs),
+    /// The incident console: an interactive Rhai prompt with every script function.
+    Repl(ReplArgs),
     /// Compile and lint scripts without running them (syntax, unknown functions).
     Check {
         /// Scripts or directories of scripts (default: the shipped scripts).
@@ -127,6 +129,21 @@ pub struct RunArgs {
     pub output: OutputFormat,
 }
 
+#[derive(Args, Debug)]
+pub struct ReplArgs {
+    /// A parameter (repeatable), readable with `param()`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Writes go with dryRun=All, file edits show a diff.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// History file (default: the user's data dir, vscript/history).
+    #[arg(long, hide = true)]
+    pub history: Option<PathBuf>,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     Text,
@@ -167,6 +184,7 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.cmd {
         Cmd::Run(args) => run(args),
+        Cmd::Repl(args) => crate::repl::main(args),
         Cmd::Check { paths } => check(&paths),
         Cmd::List { target } => list(&target),
         Cmd::Doc { name } => doc(name.as_deref()),
@@ -393,20 +411,25 @@ fn effective_context(t: &Target) -> Option<String> {
 
 // ---- run ------------------------------------------------------------------------------
 
-struct Rehearsal {
-    sim: vscript_sim::Sim,
+/// Everything a run or a REPL session needs before a script is chosen: the runtime, the
+/// target, the tools dir's settings, and (with `--rehearse`) the simulated cluster.
+pub struct Session {
+    pub rt: tokio::runtime::Runtime,
+    pub rehearsal: Option<vscript_sim::Sim>,
+    pub target: Target,
+    pub config: Config,
+    pub context: Option<String>,
+    pub params: BTreeMap<String, String>,
 }
 
-fn run(args: RunArgs) -> Result<u8, Failure> {
-    let mut params = parse_sets(&args.set)?;
+/// Opens a session: starts the simulator for `--rehearse` (a copy of `--tools`, never the
+/// original), resolves the target and loads `vscript.toml`. Nothing is changed yet.
+pub fn open_session(target: &TargetArgs, mut params: BTreeMap<String, String>) -> Result<Session, Failure> {
     let rt = runtime();
-    let _guard = rt.enter();
-
-    // The simulated cluster for --rehearse: a copy of --tools (never the original).
     let mut rehearsal = None;
     let mut tools_override = None;
-    if args.target.rehearse {
-        if let Some(t) = &args.target.tools {
+    if target.rehearse {
+        if let Some(t) = &target.tools {
             if !t.is_dir() {
                 return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display())));
             }
@@ -418,8 +441,8 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             .keep();
         let exe = std::env::current_exe().map_err(|e| Failure::failed(e.to_string()))?;
         let mut opts = vscript_sim::SimOptions::new(dir.clone(), vec![exe.display().to_string(), "sim".into(), "gradle".into()]);
-        opts.tools = args.target.tools.clone();
-        if let Some(s) = args.target.speed {
+        opts.tools = target.tools.clone();
+        if let Some(s) = target.speed {
             opts.speed = s;
         }
         eprintln!("vscript: rehearsal: starting a simulated cluster in {}", dir.display());
@@ -439,36 +462,19 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
                 params.insert(param.to_owned(), incoming.join(file).display().to_string());
             }
         }
-        rehearsal = Some(Rehearsal { sim });
+        rehearsal = Some(sim);
     }
-    let mut target_args = args.target.clone();
+    let mut target_args = target.clone();
     if rehearsal.is_some() {
         target_args.kubeconfig = None;
         target_args.context = None;
     }
     let target = resolve_target(&target_args, tools_override)?;
-    let script = resolve_script(&args.script, target.tools_dir.as_deref())?;
     let config = match &target.tools_dir {
         Some(t) => Config::load(t).map_err(|e| Failure::usage(format!("invalid {e}")))?,
         None => Config::default(),
     };
-    for (k, v) in config.params_for(&script.name) {
-        params.entry(k).or_insert(v);
-    }
-
-    let mut host = Host::new(rt.handle().clone());
-    host.vantiq = vantiq_endpoint(&config, target.tools_dir.as_deref());
-    host.settings = config.flatten();
-    host.params = params;
-    host.dry_run = args.dry_run;
-    host.yes = args.yes;
-    host.interactive = Host::stdin_is_tty();
-    host.out = Output {
-        json: args.output == OutputFormat::Json,
-        ..Output::default()
-    };
-    host.target = target;
-    let context = effective_context(&host.target);
+    let context = effective_context(&target);
     if !config.allowed_contexts.is_empty() && rehearsal.is_none() {
         let ok = context.as_ref().is_some_and(|c| config.allowed_contexts.contains(c));
         if !ok {
@@ -482,38 +488,101 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             });
         }
     }
-    let host = Arc::new(host);
-    let engine = engine::build(host.clone());
-    let ast = compile(&engine, &script, &host)?;
+    Ok(Session {
+        rt,
+        rehearsal,
+        target,
+        config,
+        context,
+        params,
+    })
+}
 
-    // Say what we act on before anything changes.
-    let t = &host.target;
-    eprintln!(
-        "vscript: {} ({}) on cluster `{}`, context `{}`, namespace `{}`{}{}",
-        script.name,
-        script.origin,
-        t.cluster.as_deref().unwrap_or("?"),
-        context.as_deref().unwrap_or("(default)"),
-        t.namespace,
-        t.tools_dir.as_ref().map(|d| format!(", tools {}", d.display())).unwrap_or_default(),
-        if host.dry_run {
-            " — DRY RUN: nothing will be changed"
+impl Session {
+    /// A host for one script (or the REPL: `script = None`), with the tools dir's default parameters.
+    pub fn host(&self, script: Option<&str>, dry_run: bool, yes: bool, json: bool) -> Host {
+        let mut params = self.params.clone();
+        if let Some(name) = script {
+            for (k, v) in self.config.params_for(name) {
+                params.entry(k).or_insert(v);
+            }
+        }
+        let mut host = Host::new(self.rt.handle().clone());
+        host.vantiq = vantiq_endpoint(&self.config, self.target.tools_dir.as_deref());
+        host.settings = self.config.flatten();
+        host.params = params;
+        host.dry_run = dry_run;
+        host.yes = yes;
+        host.interactive = Host::stdin_is_tty();
+        host.out = Output { json, ..Output::default() };
+        host.target = self.target.clone();
+        host
+    }
+
+    /// The line every run prints before it changes anything.
+    pub fn banner(&self, what: &str, dry_run: bool) -> String {
+        let t = &self.target;
+        format!(
+            "vscript: {what} on cluster `{}`, context `{}`, namespace `{}`{}{}",
+            t.cluster.as_deref().unwrap_or("?"),
+            self.context.as_deref().unwrap_or("(default)"),
+            t.namespace,
+            t.tools_dir.as_ref().map(|d| format!(", tools {}", d.display())).unwrap_or_default(),
+            if dry_run { " — DRY RUN: nothing will be changed" } else { "" },
+        )
+    }
+
+    /// Prints the simulator's invariant report (rehearsals only) and returns the violations.
+    pub fn invariant_report(&self) -> Option<Vec<vscript_sim::Violation>> {
+        let sim = self.rehearsal.as_ref()?;
+        let v = sim.violations();
+        if v.is_empty() {
+            eprintln!("vscript: rehearsal: the simulator recorded no invariant violation");
         } else {
-            ""
-        },
-    );
+            eprintln!("vscript: rehearsal: the simulator recorded {} invariant violation(s):", v.len());
+            for x in &v {
+                eprintln!("  {} [{}] {}", x.at, x.rule, x.message);
+            }
+        }
+        Some(v)
+    }
 
-    // Ctrl-C: the first stops the script (between operations and inside waits), the second exits.
-    let h2 = host.clone();
+    /// Stops the simulator, keeping its files for inspection.
+    pub fn close(self) {
+        if let Some(sim) = self.rehearsal {
+            let dir = sim.dir.clone();
+            self.rt.block_on(sim.shutdown());
+            eprintln!("vscript: rehearsal files kept in {}", dir.display());
+        }
+    }
+}
+
+/// Trips the host's cancel token on Ctrl-C; a second Ctrl-C exits at once.
+pub fn install_ctrl_c(rt: &tokio::runtime::Runtime, host: Arc<Host>) {
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nvscript: interrupted — stopping the running step (Ctrl-C again to exit now)");
-            h2.cancel().trip();
+            host.cancel().trip();
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(EXIT_ABORTED as i32);
             }
         }
     });
+}
+
+fn run(args: RunArgs) -> Result<u8, Failure> {
+    let params = parse_sets(&args.set)?;
+    let session = open_session(&args.target, params)?;
+    let rt = &session.rt;
+    let _guard = rt.enter();
+    let script = resolve_script(&args.script, session.target.tools_dir.as_deref())?;
+    let host = Arc::new(session.host(Some(&script.name), args.dry_run, args.yes, args.output == OutputFormat::Json));
+    let engine = engine::build(host.clone());
+    let ast = compile(&engine, &script, &host)?;
+
+    // Say what we act on before anything changes.
+    eprintln!("{}", session.banner(&format!("{} ({})", script.name, script.origin), host.dry_run));
+    install_ctrl_c(rt, host.clone());
 
     let started = chrono::Utc::now();
     let mut scope = rhai::Scope::new();
@@ -537,24 +606,10 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         eprintln!("{msg}");
     }
 
-    let violations = match &rehearsal {
-        Some(r) => {
-            let v = r.sim.violations();
-            if v.is_empty() {
-                eprintln!("vscript: rehearsal: the simulator recorded no invariant violation");
-            } else {
-                eprintln!("vscript: rehearsal: the simulator recorded {} invariant violation(s):", v.len());
-                for x in &v {
-                    eprintln!("  {} [{}] {}", x.at, x.rule, x.message);
-                }
-                if code == EXIT_OK {
-                    code = EXIT_FAILED;
-                }
-            }
-            Some(v)
-        }
-        None => None,
-    };
+    let violations = session.invariant_report();
+    if violations.as_ref().is_some_and(|v| !v.is_empty()) && code == EXIT_OK {
+        code = EXIT_FAILED;
+    }
 
     if host.out.json {
         let report = serde_json::json!({
@@ -576,11 +631,8 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             host.secrets.redact(&serde_json::to_string_pretty(&report).unwrap_or_default())
         );
     }
-    if let Some(r) = rehearsal {
-        let dir = r.sim.dir.clone();
-        rt.block_on(r.sim.shutdown());
-        eprintln!("vscript: rehearsal files kept in {}", dir.display());
-    }
+    drop(_guard);
+    session.close();
     Ok(code)
 }
 

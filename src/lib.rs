@@ -8,6 +8,7 @@ pub mod git;
 pub mod gradle;
 pub mod http;
 pub mod k8s;
+pub mod repl;
 pub mod shipped;
 pub mod simlink;
 pub mod tls;
