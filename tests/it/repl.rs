@@ -1,0 +1,199 @@
+//! `vscript repl` through the real binary: piped standard input, and a pseudo-terminal
+//! for line editing, completion, multi-line blocks, Ctrl-C and history.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use expectrl::{ControlCode, Session};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vscript");
+
+/// A `vscript repl` command isolated from the developer's environment.
+fn repl_cmd(dir: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("repl")
+        .args(["--history", &dir.join("history").display().to_string()])
+        .args(extra)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env_remove("VSCRIPT_TOOLS")
+        .env_remove("KUBECONFIG");
+    c
+}
+
+/// Runs the REPL with `input` piped in: `(exit code, stdout, stderr)`.
+fn piped(dir: &Path, extra: &[&str], input: &str) -> (i32, String, String) {
+    let mut child = repl_cmd(dir, extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vscript repl");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The REPL on a pseudo-terminal, at its first prompt.
+fn pty(dir: &Path, extra: &[&str], prompt: &str) -> Session {
+    let mut s = Session::spawn(repl_cmd(dir, extra)).expect("spawn vscript repl on a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(30)));
+    s.expect(prompt).expect("first prompt");
+    s
+}
+
+fn quit(mut s: Session) {
+    s.send(ControlCode::EndOfTransmission).unwrap();
+    s.expect(expectrl::Eof).expect("vscript leaves on Ctrl-D");
+}
+
+#[test]
+fn repl_piped_input_runs_entries_in_order_and_prints_only_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "let pods = [#{ name: \"vantiq-0\", ready: \"1/1\" }, #{ name: \"mongodb-0\", ready: \"0/1\" }];\n\
+                 fn not_ready(list) {\n    list.filter(|p| p.ready != \"1/1\")\n}\n\
+                 not_ready(pods)\n\
+                 #{ tag: \"1.31.0\", replicas: 3 }\n\
+                 \"plain string\"\n";
+    let (code, out, err) = piped(dir.path(), &[], input);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(
+        out,
+        "name       ready\nmongodb-0  0/1\nreplicas  3\ntag       1.31.0\nplain string\n",
+        "stderr: {err}"
+    );
+}
+
+#[test]
+fn repl_piped_error_is_reported_and_later_entries_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = piped(dir.path(), &[], "let a = 20;\nno_such_function(a)\na + 22\n");
+    assert_eq!(code, 1, "an entry failed, so the exit code is 1");
+    assert_eq!(out, "42\n");
+    assert!(err.contains("error: Function not found: no_such_function"), "{err}");
+    assert!(err.contains("no_such_function(a)\n  | ^"), "the error shows the entry with a caret: {err}");
+}
+
+#[test]
+fn repl_piped_commands_work_and_quit_stops_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = piped(dir.path(), &["-n", "acme"], ":ns\n:doc k8s::replicas\n:quit\nthis_is_never_run()\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("acme\nk8s::replicas(sts: &str) -> i64\n"), "{out}");
+    assert!(!err.contains("this_is_never_run"), "{err}");
+}
+
+#[test]
+fn repl_multi_line_block_continues_until_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &[], "default> ");
+    s.send_line("fn add(a, b) {").unwrap();
+    s.send_line("    a + b").unwrap();
+    s.send_line("}").unwrap();
+    s.expect("default> ").unwrap();
+    s.send_line("add(20, 22)").unwrap();
+    s.expect("42").unwrap();
+    s.expect("default> ").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_error_does_not_end_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &[], "default> ");
+    s.send_line("let kept = 40;").unwrap();
+    s.expect("default> ").unwrap();
+    s.send_line("throw \"something broke\"").unwrap();
+    s.expect("error: something broke").unwrap();
+    s.expect("default> ").unwrap();
+    s.send_line("kept + 2").unwrap();
+    s.expect("42").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_ctrl_c_stops_the_running_command_and_the_prompt_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &[], "default> ");
+    s.send_line("sleep(600)").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    s.send(ControlCode::EndOfText).unwrap();
+    s.expect("cancelled by the operator").unwrap();
+    s.expect("default> ").unwrap();
+    s.send_line("40 + 2").unwrap();
+    s.expect("42").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_ctrl_c_at_the_prompt_clears_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &[], "default> ");
+    s.send("this line is abandoned").unwrap();
+    s.send(ControlCode::EndOfText).unwrap();
+    s.expect("default> ").unwrap();
+    s.send_line("6 * 7").unwrap();
+    s.expect("42").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_tab_completes_functions_and_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &[], "default> ");
+    // A host function: Tab completes `k8s::namesp` to `k8s::namespace(`.
+    s.send("\"ns=\" + k8s::namesp\t").unwrap();
+    s.send_line(")").unwrap();
+    s.expect("ns=default").unwrap();
+    s.expect("default> ").unwrap();
+    // A function defined in the session.
+    s.send_line("fn answer_to_everything() { 42 }").unwrap();
+    s.expect("default> ").unwrap();
+    s.send("answer_to\t").unwrap();
+    s.send_line(")").unwrap();
+    s.expect("42").unwrap();
+    s.expect("default> ").unwrap();
+    // A command.
+    s.send(":do\t").unwrap();
+    s.send_line("k8s::wait_job").unwrap();
+    s.expect("Waits until a Job completes").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_history_is_kept_across_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &[], "default> ");
+    s.send_line("let marker = 4242;").unwrap();
+    s.expect("default> ").unwrap();
+    quit(s);
+    let history = std::fs::read_to_string(dir.path().join("history")).expect("history file written");
+    assert!(history.contains("let marker = 4242;"), "{history}");
+
+    // A new session recalls the entry with the Up arrow.
+    let mut s = pty(dir.path(), &[], "default> ");
+    s.send("\x1b[A").unwrap();
+    s.send("\r").unwrap();
+    s.expect("default> ").unwrap();
+    s.send_line("marker * 2").unwrap();
+    s.expect("8484").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_quit_command_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &[], "default> ");
+    s.send_line(":quit").unwrap();
+    s.expect(expectrl::Eof).unwrap();
+    let status = s.get_process_mut().wait().unwrap();
+    assert!(matches!(status, expectrl::WaitStatus::Exited(_, 0)), "{status:?}");
+}
