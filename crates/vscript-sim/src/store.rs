@@ -414,7 +414,13 @@ impl Store {
 
     /// Creates an object; fills `uid`, `resourceVersion`, `creationTimestamp`, `generation`,
     /// `kind`/`apiVersion` and the namespace. With `dry_run` the result is returned, not kept.
-    pub fn create(&self, r: &'static Resource, ns: &str, mut obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+    pub fn create(&self, r: &'static Resource, ns: &str, obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+        self.create_with_uid(r, ns, obj, &uuid::Uuid::new_v4().to_string(), dry_run)
+    }
+
+    /// [`Store::create`] with a uid chosen beforehand, for admission that writes the uid
+    /// into the object itself (a Job's selector and pod labels).
+    pub fn create_with_uid(&self, r: &'static Resource, ns: &str, mut obj: Value, uid: &str, dry_run: bool) -> Result<Value, ApiError> {
         let ns = if r.namespaced { ns } else { "" };
         let name = name_of(&obj).to_owned();
         if name.is_empty() {
@@ -431,7 +437,7 @@ impl Store {
         } else {
             m.remove("namespace");
         }
-        m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        m.insert("uid".into(), json!(uid));
         m.insert("creationTimestamp".into(), json!(now_rfc3339()));
         if obj.get("spec").is_some() {
             obj["metadata"]["generation"] = json!(1);
