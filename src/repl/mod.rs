@@ -707,8 +707,9 @@ fn top_level_imports(ast: &AST) -> Vec<(String, String)> {
 
 /// The public functions of a compiled script or module, for completion and `:doc`.
 fn script_functions(ast: &AST, module: &str) -> Vec<FnInfo> {
-    ast.iter_functions()
-        .filter(|f| f.access != rhai::FnAccess::Private)
+    let mut fns: Vec<FnInfo> = ast
+        .iter_functions()
+        .filter(|f| f.access != rhai::FnAccess::Private && !f.name.starts_with("anon$"))
         .map(|f| {
             let doc: Vec<String> = f
                 .comments
@@ -728,11 +729,28 @@ fn script_functions(ast: &AST, module: &str) -> Vec<FnInfo> {
                 module: module.to_owned(),
                 name: f.name.to_owned(),
                 signature: format!("{prefix}{}({})", f.name, f.params.join(", ")),
-                summary: doc.iter().find(|l| !l.is_empty()).cloned().unwrap_or_default(),
+                summary: summary(&doc),
                 doc: doc.join("\n"),
             }
         })
-        .collect()
+        .collect();
+    fns.sort_by(|a, b| a.name.cmp(&b.name).then(a.signature.len().cmp(&b.signature.len())));
+    fns
+}
+
+/// The first sentence of a doc comment's first paragraph.
+fn summary(doc: &[String]) -> String {
+    let para: Vec<&str> = doc
+        .iter()
+        .map(|l| l.as_str())
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty() && !l.starts_with("```"))
+        .collect();
+    let text = para.join(" ");
+    match text.find(". ").or_else(|| text.find(": ")) {
+        Some(i) if i > 20 => text[..=i].trim_end().to_owned(),
+        _ => text,
+    }
 }
 
 #[cfg(test)]

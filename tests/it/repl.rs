@@ -66,8 +66,7 @@ fn repl_piped_input_runs_entries_in_order_and_prints_only_results() {
     let (code, out, err) = piped(dir.path(), &[], input);
     assert_eq!(code, 0, "stderr: {err}");
     assert_eq!(
-        out,
-        "name       ready\nmongodb-0  0/1\nreplicas  3\ntag       1.31.0\nplain string\n",
+        out, "name       ready\nmongodb-0  0/1\nreplicas  3\ntag       1.31.0\nplain string\n",
         "stderr: {err}"
     );
 }
@@ -79,7 +78,10 @@ fn repl_piped_error_is_reported_and_later_entries_still_run() {
     assert_eq!(code, 1, "an entry failed, so the exit code is 1");
     assert_eq!(out, "42\n");
     assert!(err.contains("error: Function not found: no_such_function"), "{err}");
-    assert!(err.contains("no_such_function(a)\n  | ^"), "the error shows the entry with a caret: {err}");
+    assert!(
+        err.contains("no_such_function(a)\n  | ^"),
+        "the error shows the entry with a caret: {err}"
+    );
 }
 
 #[test]
@@ -196,4 +198,49 @@ fn repl_quit_command_exits_zero() {
     s.expect(expectrl::Eof).unwrap();
     let status = s.get_process_mut().wait().unwrap();
     assert!(matches!(status, expectrl::WaitStatus::Exited(_, 0)), "{status:?}");
+}
+
+/// A tools dir for namespace `acme` whose `stdlib/vantiq.rhai` answers like a Vantiq server
+/// would (the incident helpers build on `vantiq::about()` and friends).
+fn tools_with_stub_vantiq(dir: &Path, expiry: &str) -> std::path::PathBuf {
+    let tools = dir.join("tools");
+    std::fs::create_dir_all(tools.join("targetCluster")).unwrap();
+    std::fs::create_dir_all(tools.join("stdlib")).unwrap();
+    std::fs::write(tools.join("targetCluster/cluster.properties"), "vantiq.installation=acme\n").unwrap();
+    std::fs::write(
+        tools.join("stdlib/vantiq.rhai"),
+        format!(
+            "fn verify_login() {{ true }}\n\
+             fn about() {{ #{{ server_version: \"1.31.0\", license_expiration: \"{expiry}\", license_issued_to: \"ACME\" }} }}\n\
+             fn served_certificate() {{ #{{ subject: \"CN=vantiq.acme.example\", not_after: \"{expiry}\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    tools
+}
+
+#[test]
+fn repl_incident_helpers_answer_license_certificate_and_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let expiry = (chrono::Utc::now() + chrono::Duration::days(30) + chrono::Duration::hours(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let tools = tools_with_stub_vantiq(dir.path(), &expiry);
+    let tools = tools.display().to_string();
+    let (code, out, err) = piped(
+        dir.path(),
+        &["--tools", &tools],
+        "incident::license()\nincident::served_cert().days_left\nincident::login()\n:doc incident\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let expected = format!("days_left       30\nexpires         {expiry}\nissued_to       ACME\nserver_version  1.31.0\n30\ntrue\n");
+    assert!(out.starts_with(&expected), "{out}\n---\n{err}");
+    for f in [
+        "incident::health()",
+        "incident::pods()",
+        "incident::migration()",
+        "incident::load_model_log(lines)",
+    ] {
+        assert!(out.contains(f), "`:doc incident` lists {f}: {out}");
+    }
 }
