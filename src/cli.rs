@@ -510,6 +510,12 @@ impl Session {
         let mut host = Host::new(self.rt.handle().clone());
         host.vantiq = vantiq_endpoint(&self.config, self.target.tools_dir.as_deref());
         host.settings = self.config.flatten();
+        if let Some(url) = &host.vantiq.url {
+            host.settings.insert("vantiq.url".into(), serde_json::Value::String(url.clone()));
+        }
+        if let Some(c) = &host.vantiq.connect {
+            host.settings.insert("vantiq.connect".into(), serde_json::Value::String(c.clone()));
+        }
         host.params = params;
         host.dry_run = dry_run;
         host.yes = yes;
@@ -583,6 +589,24 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     // Say what we act on before anything changes.
     eprintln!("{}", session.banner(&format!("{} ({})", script.name, script.origin), host.dry_run));
     install_ctrl_c(rt, host.clone());
+    let journal = match (&host.target.tools_dir, host.dry_run) {
+        (Some(t), false) => match crate::journal::Journal::create(t, &script.name) {
+            Ok(j) => Some(Arc::new(j)),
+            Err(e) => return Err(Failure::failed(format!("cannot write the run journal in {}: {e}", t.display()))),
+        },
+        _ => None,
+    };
+    if let Some(j) = &journal {
+        eprintln!("vscript: run {} (journal {})", j.id, host.show_path(&j.path));
+        let params: serde_json::Map<String, serde_json::Value> = host
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(host.secrets.redact(v))))
+            .collect();
+        j.event("start", serde_json::json!({ "script": script.name, "origin": script.origin, "params": params, "target": host.target, "context": session.context }));
+        let jj = j.clone();
+        let _ = host.journal.set(Box::new(move |kind, data| jj.event(kind, data)));
+    }
 
     let started = chrono::Utc::now();
     let mut scope = rhai::Scope::new();
@@ -604,6 +628,16 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     if let Some(msg) = &error {
         eprintln!("{msg}");
+        let handler = host.on_failure.lock().unwrap().take();
+        if let Some(fp) = handler {
+            host.cancel.lock().unwrap().reset();
+            if let Err(e) = fp.call::<rhai::Dynamic>(&engine, &ast, ()) {
+                eprintln!(
+                    "vscript: the failure handler itself failed: {}",
+                    host.secrets.redact(&engine::error_text(&e))
+                );
+            }
+        }
     }
 
     let violations = session.invariant_report();
@@ -611,6 +645,9 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         code = EXIT_FAILED;
     }
 
+    if let Some(j) = &journal {
+        j.event("end", serde_json::json!({ "exit_code": code, "error": error }));
+    }
     if host.out.json {
         let report = serde_json::json!({
             "schema": "vscript.run/v1",
@@ -622,6 +659,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             "finished": finished.to_rfc3339(),
             "exit_code": code,
             "error": error,
+            "run_id": journal.as_ref().map(|j| j.id.clone()),
             "effects": *host.effects.lock().unwrap(),
             "remembered": *host.remembered.lock().unwrap(),
             "violations": violations.as_ref().map(|v| serde_json::to_value(v).unwrap_or_default()),

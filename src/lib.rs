@@ -7,6 +7,7 @@ pub mod files;
 pub mod git;
 pub mod gradle;
 pub mod http;
+pub mod journal;
 pub mod k8s;
 pub mod repl;
 pub mod shipped;

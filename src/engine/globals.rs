@@ -252,6 +252,42 @@ pub mod globals {
         }
     }
 
+    /// Registers what to do if the run fails later: typically print the state the cluster
+    /// is in and which rollback to run. The last registration wins.
+    /// ```rhai
+    /// on_failure(|| warn("run minor_upgrade_rollback to undo"));
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn on_failure(ctx: NativeCallContext, handler: FnPtr) -> RhaiResultOf<()> {
+        *host(&ctx)?.on_failure.lock().unwrap() = Some(handler);
+        Ok(())
+    }
+
+    /// What the newest successful run of a procedure remembered in this tools dir's journal
+    /// (`#{ run_id, started, ...remembered values }`), or `()` when there is none.
+    /// Rollbacks use it to find what they restore.
+    /// ```rhai
+    /// let up = last_run("patch_upgrade");
+    /// if up != () { print(up.tag_before); }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn last_run(ctx: NativeCallContext, script: &str) -> RhaiResultOf<Dynamic> {
+        let h = host(&ctx)?;
+        let Some(tools) = h.target.tools_dir.clone() else {
+            return Ok(Dynamic::UNIT);
+        };
+        match crate::journal::last_run(&tools, script, false) {
+            Some(r) => {
+                let mut m = r.remembered.clone();
+                m.insert("run_id".into(), r.id.clone().into());
+                m.insert("started".into(), r.started.clone().into());
+                m.insert("ok".into(), (r.exit_code == Some(0)).into());
+                rhai::serde::to_dynamic(serde_json::Value::Object(m))
+            }
+            None => Ok(Dynamic::UNIT),
+        }
+    }
+
     /// Whether this is a `--dry-run`.
     #[rhai_fn(return_raw)]
     pub fn is_dry_run(ctx: NativeCallContext) -> RhaiResultOf<bool> {

@@ -154,6 +154,8 @@ pub struct Host {
     /// Called on every effect and step event (the journal).
     pub journal: OnceLock<Box<dyn Fn(&str, Value) + Send + Sync>>,
     pub(crate) k8s: OnceLock<crate::k8s::client::K8sClient>,
+    /// Called when the run fails (`on_failure(|| ...)`): describes the state, names the rollback.
+    pub on_failure: Mutex<Option<rhai::FnPtr>>,
     /// Step titles completed in the run being resumed (`--resume`).
     pub completed_steps: Mutex<std::collections::BTreeSet<String>>,
 }
@@ -220,6 +222,7 @@ impl Host {
             journal: OnceLock::new(),
             k8s: OnceLock::new(),
             completed_steps: Mutex::new(Default::default()),
+            on_failure: Mutex::new(None),
         }
     }
 
