@@ -1,0 +1,82 @@
+//! Files of the tools dir: `file` (atomic writes, dated backups, install and rollback),
+//! `yaml` (`deploy.yaml`) and `props` (`cluster.properties`), both edited in place so
+//! that only the addressed value's bytes change.
+
+pub mod file;
+pub mod props;
+pub mod script;
+pub mod yaml;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::engine::Host;
+
+/// Registers the `file`, `yaml` and `props` script modules.
+pub fn register(engine: &mut rhai::Engine) {
+    engine.register_static_module("file", rhai::exported_module!(script::file).into());
+    engine.register_static_module("yaml", rhai::exported_module!(script::yaml).into());
+    engine.register_static_module("props", rhai::exported_module!(script::props).into());
+}
+
+/// Prints what a write would change: a unified diff for text, never the content of
+/// keys, certificates' private parts or license files.
+pub(crate) fn show_change(h: &Host, path: &Path, old: Option<&[u8]>, new: &[u8]) {
+    let label = h.show_path(path);
+    if file::is_secret(path, new) || old.is_some_and(|o| file::is_secret(path, o)) {
+        h.say("   ", "", &format!("{label}: (contents not shown)"));
+        return;
+    }
+    let old_text = old.map(String::from_utf8_lossy).unwrap_or_default();
+    let new_text = String::from_utf8_lossy(new);
+    let diff = file::unified_diff(&label, &old_text, &new_text);
+    for line in diff.lines() {
+        let color = match line.as_bytes().first() {
+            Some(b'+') => "32",
+            Some(b'-') => "31",
+            Some(b'@') => "36",
+            _ => "",
+        };
+        h.say("   ", color, line);
+    }
+}
+
+/// Writes `new` to `path` atomically, or under `--dry-run` shows the diff and writes
+/// nothing; records the effect either way.
+pub(crate) fn commit_write(
+    h: &Host,
+    action: &str,
+    target: &str,
+    path: &Path,
+    old: Option<&[u8]>,
+    new: &[u8],
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), file::FileError> {
+    if h.dry_run {
+        h.effect(action, target, before, after, "dry-run");
+        show_change(h, path, old, new);
+        return Ok(());
+    }
+    match file::write_atomic(path, new) {
+        Ok(()) => {
+            h.effect(action, target, before, after, "done");
+            Ok(())
+        }
+        Err(e) => {
+            h.effect(action, target, before, after, &format!("failed: {e}"));
+            Err(e)
+        }
+    }
+}
+
+/// Today's date for backup names (`yyyyMMdd`, local time).
+pub(crate) fn today() -> String {
+    chrono::Local::now().format("%Y%m%d").to_string()
+}
+
+/// A timestamp for rollback names (`yyyyMMddHHmmss`, local time).
+pub(crate) fn stamp() -> String {
+    chrono::Local::now().format("%Y%m%d%H%M%S").to_string()
+}
