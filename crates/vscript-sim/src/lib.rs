@@ -8,3 +8,5 @@
 pub mod api;
 pub mod store;
 pub mod world;
+
+pub use world::{SeedOptions, Sim, SimInfo, SimOptions, Violation, check, gradle_main, license, pki, run_foreground};

@@ -1,1 +1,268 @@
-//! The simulated Vantiq installation: controllers, behaviour, tools dir, gradle shim, invariants.
+//! The simulated Vantiq installation: the objects of a seeded cluster and the
+//! controllers that bring them to life (StatefulSets, pods, Jobs, PVC expansion),
+//! Vantiq's own behaviour (schema migration, license check, backups), the HTTPS
+//! endpoint standing in for the Vantiq server, the generated `k8sdeploy_tools`
+//! checkout with its `gradlew` shim, and the invariant checker.
+//!
+//! [`Sim`] assembles all of it; [`gradle_main`] is the shim's entry point and
+//! [`check`] reads the violations a run recorded.
+
+pub mod admin;
+pub mod clock;
+pub mod gradle;
+pub mod https;
+pub mod invariants;
+pub mod jobs;
+pub mod license;
+pub mod pki;
+pub mod pods;
+pub mod pvc;
+pub mod seed;
+pub mod sim;
+pub mod sts;
+pub mod toolsdir;
+pub mod vantiq;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{Store, WatchEvent};
+pub use gradle::gradle_main;
+pub use invariants::Violation;
+pub use seed::SeedOptions;
+pub use sim::{Sim, SimInfo, SimOptions, check, run_foreground};
+
+/// The faults a test or a rehearsal injects through `DIR/faults.json` (read each time
+/// it matters, so it may change while the simulator runs). The API layer reads its own
+/// `"api"` key from the same file.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct WorldFaults {
+    /// Task name → `"fail"`: e.g. `{"deployVantiq": "fail"}`.
+    pub gradle: BTreeMap<String, String>,
+    /// CronJob name → `"fail"`: e.g. `{"mongobackup": "fail"}`.
+    pub jobs: BTreeMap<String, String>,
+    /// `"fail"`: the next schema migration fails at step 5/8.
+    pub migration: Option<String>,
+    /// Component → extra realistic seconds before its containers become ready.
+    pub readiness: BTreeMap<String, f64>,
+}
+
+impl WorldFaults {
+    /// Reads `DIR/faults.json`; a missing file means no faults, a malformed one is
+    /// reported on stderr and ignored.
+    pub fn load(dir: &Path) -> WorldFaults {
+        let path = dir.join("faults.json");
+        match std::fs::read_to_string(&path) {
+            Ok(t) => serde_json::from_str(&t).unwrap_or_else(|e| {
+                eprintln!("vscript sim: ignoring {}: {e}", path.display());
+                WorldFaults::default()
+            }),
+            Err(_) => WorldFaults::default(),
+        }
+    }
+}
+
+/// The running world: the store plus everything the controllers share.
+pub struct World {
+    pub store: Arc<Store>,
+    pub clock: clock::Clock,
+    pub dir: PathBuf,
+    /// The Vantiq namespace.
+    pub ns: String,
+    pub db: Mutex<vantiq::Databases>,
+    pub invariants: invariants::Invariants,
+    pub cancel: CancellationToken,
+    root_subjects: Vec<String>,
+    /// Pod uid → the token that stops its lifecycle.
+    pods: Mutex<HashMap<String, CancellationToken>>,
+    /// Images the simulated node has pulled.
+    pulled: Mutex<HashSet<String>>,
+    /// Job uids whose pod was started.
+    jobs_started: Mutex<HashSet<String>>,
+    /// PVC uids being expanded.
+    resizing: Mutex<HashSet<String>>,
+}
+
+impl World {
+    pub fn new(
+        store: Arc<Store>,
+        speed: f64,
+        dir: &Path,
+        ns: &str,
+        db: vantiq::Databases,
+        root_subjects: Vec<String>,
+    ) -> std::io::Result<World> {
+        Ok(World {
+            store,
+            clock: clock::Clock::new(speed),
+            dir: dir.to_owned(),
+            ns: ns.to_owned(),
+            db: Mutex::new(db),
+            invariants: invariants::Invariants::create(dir)?,
+            cancel: CancellationToken::new(),
+            root_subjects,
+            pods: Mutex::new(HashMap::new()),
+            pulled: Mutex::new(HashSet::new()),
+            jobs_started: Mutex::new(HashSet::new()),
+            resizing: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn faults(&self) -> WorldFaults {
+        WorldFaults::load(&self.dir)
+    }
+
+    pub fn root_subjects(&self) -> Vec<String> {
+        self.root_subjects.clone()
+    }
+
+    /// Marks images as present on the node (the installation's current images).
+    pub fn prepull(&self, images: impl IntoIterator<Item = String>) {
+        self.pulled.lock().unwrap().extend(images);
+    }
+
+    /// Whether the node still has to pull `image`; marks it pulled.
+    pub fn pull(&self, image: &str) -> bool {
+        self.pulled.lock().unwrap().insert(image.to_owned())
+    }
+
+    /// A token for a new pod's lifecycle, cancelled when the pod starts terminating or is deleted.
+    pub fn register_pod(&self, uid: &str) -> CancellationToken {
+        let t = self.cancel.child_token();
+        self.pods.lock().unwrap().insert(uid.to_owned(), t.clone());
+        t
+    }
+
+    fn stop_pod(&self, uid: &str) {
+        if let Some(t) = self.pods.lock().unwrap().remove(uid) {
+            t.cancel();
+        }
+    }
+
+    fn pod_written(&self, ev: &WatchEvent) {
+        let o = &ev.object;
+        let uid = o["metadata"]["uid"].as_str().unwrap_or("");
+        if !o["metadata"]["deletionTimestamp"].is_null() {
+            self.stop_pod(uid);
+            return;
+        }
+        let app = o["metadata"]["labels"]["app"].as_str().unwrap_or("");
+        if ev.namespace == self.ns && matches!(app, "metrics-collector" | "vision-analytics") && o["status"]["phase"] == "Running" {
+            let m = self.db.lock().unwrap().migration.clone();
+            if let Some(m) = m {
+                self.report_component(&m, &ev.name);
+            }
+        }
+    }
+
+    fn pod_deleted(&self, ev: &WatchEvent) {
+        let uid = ev.object["metadata"]["uid"].as_str().unwrap_or("");
+        self.stop_pod(uid);
+        if self.store.get(crate::store::res("Pod"), &ev.namespace, &ev.name).is_none() {
+            self.store.drop_logs(&ev.namespace, &ev.name);
+        }
+    }
+
+    fn report_component(&self, m: &vantiq::Migration, pod: &str) {
+        self.invariants.report(
+            "component-during-migration",
+            &format!("{}/{pod}", m.seq),
+            format!(
+                "pod {}/{pod} was running while {} migrated the schema {} -> {} (started {})",
+                self.ns,
+                m.pod,
+                m.from,
+                m.to,
+                m.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            ),
+        );
+    }
+
+    /// A `load-model` started while a migration runs, or a migration started.
+    fn check_concurrent_migration(&self, m: &vantiq::Migration) {
+        let running = self.db.lock().unwrap().load_model_running.clone();
+        if running.len() > 1 {
+            self.invariants.report(
+                "concurrent-migration",
+                &m.seq.to_string(),
+                format!(
+                    "{} vantiq pods ran load-model while the schema migrated {} -> {}: {} (migration started {} by {})",
+                    running.len(),
+                    m.from,
+                    m.to,
+                    running.join(", "),
+                    m.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    m.pod
+                ),
+            );
+        }
+    }
+
+    fn check_migration_start(&self, m: &vantiq::Migration) {
+        self.check_concurrent_migration(m);
+        let pods = self.store.list(crate::store::res("Pod"), Some(&self.ns), None, None).0;
+        for p in pods {
+            let app = p["metadata"]["labels"]["app"].as_str().unwrap_or("");
+            if matches!(app, "metrics-collector" | "vision-analytics")
+                && p["status"]["phase"] == "Running"
+                && p["metadata"]["deletionTimestamp"].is_null()
+            {
+                self.report_component(m, crate::store::name_of(&p));
+            }
+        }
+        let db = self.db.lock().unwrap();
+        let last_write = db.mongo.last_write_at;
+        let newest = db.snapshots.iter().map(|s| s.at).max();
+        let ok = match (last_write, newest) {
+            (None, _) => true,
+            (Some(w), Some(s)) => s > w,
+            (Some(_), None) => false,
+        };
+        if !ok {
+            let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("never".to_owned(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            };
+            self.invariants.report(
+                "migration-without-backup",
+                &m.seq.to_string(),
+                format!(
+                    "{} started migrating the schema {} -> {} without a backup newer than the last application write (last write {}, newest backup {})",
+                    m.pod,
+                    m.from,
+                    m.to,
+                    fmt(last_write),
+                    fmt(newest)
+                ),
+            );
+        }
+    }
+}
+
+/// `metadata.resourceVersion` as a string (for episode keys).
+pub(crate) fn rv(obj: &Value) -> String {
+    obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_owned()
+}
+
+/// Runs the controllers until the world is cancelled: level-triggered reconciles after
+/// every burst of writes, and every 250 ms as a safety net.
+pub async fn run_controllers(w: Arc<World>) {
+    let mut rx = w.store.subscribe();
+    loop {
+        sts::reconcile_all(&w);
+        jobs::reconcile_all(&w);
+        pvc::reconcile_all(&w);
+        tokio::select! {
+            () = w.cancel.cancelled() => return,
+            _ = rx.recv() => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        while rx.try_recv().is_ok() {}
+    }
+}

@@ -1,0 +1,402 @@
+//! Starting and stopping a whole simulated installation: PKI, tools dir, seeded store,
+//! controllers, the Kubernetes API on loopback (with `/__sim/` admin routes), the HTTPS
+//! Vantiq endpoint, and the files a client needs (`kubeconfig`, `sim.json`, `ca.crt`,
+//! `vantiq-token`, `vantiq-password`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::{SeedOptions, Violation, World, admin, https, invariants, license, pki, seed, toolsdir, vantiq};
+use crate::store::{Store, res};
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Where everything is written (created when missing).
+    pub dir: PathBuf,
+    /// API port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Every realistic delay is divided by this (default 60).
+    pub speed: f64,
+    /// An existing k8sdeploy_tools checkout to copy (never modified) and seed from.
+    pub tools: Option<PathBuf>,
+    /// The command the generated `gradlew` execs, before the gradle args:
+    /// e.g. `["/abs/path/vscript", "sim", "gradle"]`.
+    pub gradle_cmd: Vec<String>,
+    /// The generated installation (ignored where `tools` says otherwise).
+    pub seed: SeedOptions,
+}
+
+impl SimOptions {
+    pub fn new(dir: PathBuf, gradle_cmd: Vec<String>) -> SimOptions {
+        SimOptions {
+            dir,
+            port: 0,
+            speed: super::clock::DEFAULT_SPEED,
+            tools: None,
+            gradle_cmd,
+            seed: SeedOptions::default(),
+        }
+    }
+}
+
+/// Where to reach a running simulator; written to `DIR/sim.json` and `TOOLS/.vscript/sim.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimInfo {
+    /// `http://127.0.0.1:<port>`
+    pub api: String,
+    pub kubeconfig: String,
+    pub tools_dir: String,
+    pub incoming_dir: String,
+    pub namespace: String,
+    pub cluster: String,
+    pub context: String,
+    /// `https://<vantiq_host>:<port>`
+    pub vantiq_url: String,
+    pub vantiq_host: String,
+    /// `127.0.0.1:<port>`: where `vantiq_host` must resolve.
+    pub vantiq_addr: String,
+    /// The root CA (`DIR/ca.crt`) the HTTPS endpoint's certificates chain to.
+    pub ca_file: String,
+    /// A valid Vantiq access token (`DIR/vantiq-token`, mode 0600).
+    pub token_file: String,
+    /// The `system` user's password (`DIR/vantiq-password`, mode 0600).
+    #[serde(default)]
+    pub password_file: String,
+    /// The simulator's directory.
+    #[serde(default)]
+    pub dir: String,
+    #[serde(default)]
+    pub pid: u32,
+}
+
+/// A running simulator.
+pub struct Sim {
+    pub store: Arc<Store>,
+    pub dir: PathBuf,
+    pub info: SimInfo,
+    pub world: Arc<World>,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn write_secret_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+fn random_hex(n: usize) -> String {
+    let mut s = String::new();
+    while s.len() < n {
+        s.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    s.truncate(n);
+    s
+}
+
+fn kubeconfig(cluster: &str, api: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\n# Simulated cluster written by vscript sim: loopback only.\nclusters:\n- name: {cluster}\n  cluster:\n    server: {api}\ncontexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\ncurrent-context: {cluster}\nusers:\n- name: {cluster}-admin\n  user:\n    token: sim-{}\n",
+        random_hex(32)
+    )
+}
+
+/// Reads the copy's sensitive files; regenerates what the simulator cannot use.
+fn tools_sensitive(target: &Path, ca: &pki::Ca, o: &SeedOptions) -> Result<toolsdir::Sensitive> {
+    let dir = target.join("deploy/sensitive");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let now = Utc::now();
+    let (fullchain, key) = match (read("fullchain.crt"), read("private.key")) {
+        (Some(c), Some(k)) if pki::key_matches(&c, &k) => (c, k),
+        _ => {
+            eprintln!(
+                "vscript sim: warning: {} has no usable fullchain.crt/private.key pair; the copy gets a simulated certificate",
+                dir.display()
+            );
+            let ch = ca.issue(&o.vantiq_host, now - chrono::Duration::days(300), now + chrono::Duration::days(60))?;
+            (ch.fullchain_pem(), ch.key_pem)
+        }
+    };
+    let (public_pem, license_key) = match (read("public.pem"), read("license.key")) {
+        (Some(p), Some(k)) if license::verify(&p, &k, now).is_ok() => (p, k),
+        _ => {
+            eprintln!(
+                "vscript sim: warning: the license in {} is not one the simulator can verify; the copy gets a simulated license",
+                dir.display()
+            );
+            let l = license::issue(&o.issued_to, now - chrono::Duration::days(275), now + chrono::Duration::days(90))?;
+            (l.public_pem, l.license_key)
+        }
+    };
+    let s = toolsdir::Sensitive {
+        fullchain,
+        key,
+        public_pem,
+        license_key,
+    };
+    toolsdir::write_sensitive(target, &s)?;
+    Ok(s)
+}
+
+impl Sim {
+    /// Starts everything; when this returns every StatefulSet's pods are Running and Ready.
+    pub async fn start(opts: SimOptions) -> Result<Sim> {
+        std::fs::create_dir_all(&opts.dir).with_context(|| format!("cannot create {}", opts.dir.display()))?;
+        let dir = std::fs::canonicalize(&opts.dir)?;
+        for p in ["k8sdeploy_tools", "origin.git", "incoming", ".pki"] {
+            let _ = std::fs::remove_dir_all(dir.join(p));
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+            .await
+            .context("cannot bind the API port")?;
+        let api = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let https_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let https_port = https_listener.local_addr()?.port();
+
+        // PKI.
+        let ca = pki::Ca::generate()?;
+        std::fs::write(dir.join("ca.crt"), &ca.cert_pem)?;
+        std::fs::create_dir_all(dir.join(".pki"))?;
+        write_secret_file(&dir.join(".pki/ca.key"), ca.key_pem())?;
+        let root_subject = pki::leaf_info(&ca.cert_pem)?.subject;
+        let now = Utc::now();
+
+        // Tools dir.
+        let tools = dir.join("k8sdeploy_tools");
+        let (seed_opts, sensitive, kc) = match &opts.tools {
+            Some(src) => {
+                let src = std::fs::canonicalize(src).with_context(|| format!("tools dir {} not found", src.display()))?;
+                if dir.starts_with(&src) {
+                    bail!("--dir {} must not be inside the tools dir {}", dir.display(), src.display());
+                }
+                toolsdir::copy_tree(&src, &tools)?;
+                let (mut o, warnings) = toolsdir::seed_from(&tools, &opts.seed)?;
+                for w in warnings {
+                    eprintln!("vscript sim: warning: {w}");
+                }
+                let target = tools.join("targetCluster");
+                if toolsdir::branch(&target).is_none() {
+                    o.cluster = opts.seed.cluster.clone();
+                    toolsdir::git(&target, &["init", "-q", "-b", &o.cluster])?;
+                    toolsdir::git(&target, &["add", "-A"])?;
+                    toolsdir::git(&target, &["commit", "-q", "--allow-empty", "-m", "targetCluster (rehearsal copy)"])?;
+                }
+                let kc = kubeconfig(&o.cluster, &api);
+                std::fs::write(target.join("kubeconfig"), &kc)?;
+                toolsdir::install_gradlew(&tools, &opts.gradle_cmd)?;
+                let s = tools_sensitive(&target, &ca, &o)?;
+                toolsdir::ensure_origin(&dir, &tools)?;
+                (o, s, kc)
+            }
+            None => {
+                let o = opts.seed.clone();
+                let ch = ca.issue(&o.vantiq_host, now - chrono::Duration::days(305), now + chrono::Duration::days(60))?;
+                let l = license::issue(&o.issued_to, now - chrono::Duration::days(275), now + chrono::Duration::days(90))?;
+                let s = toolsdir::Sensitive {
+                    fullchain: ch.fullchain_pem(),
+                    key: ch.key_pem,
+                    public_pem: l.public_pem,
+                    license_key: l.license_key,
+                };
+                let kc = kubeconfig(&o.cluster, &api);
+                toolsdir::generate(&dir, &o, &opts.gradle_cmd, &kc, &s)?;
+                (o, s, kc)
+            }
+        };
+        std::fs::write(dir.join("kubeconfig"), &kc)?;
+
+        // Renewals, as a customer would send them.
+        let incoming = dir.join("incoming");
+        std::fs::create_dir_all(&incoming)?;
+        let ch = ca.issue(
+            &seed_opts.vantiq_host,
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(425),
+        )?;
+        let l = license::issue(&seed_opts.issued_to, now, now + chrono::Duration::days(455))?;
+        std::fs::write(incoming.join("fullchain.crt"), ch.fullchain_pem())?;
+        write_secret_file(&incoming.join("private.key"), &ch.key_pem)?;
+        std::fs::write(incoming.join("public.pem"), &l.public_pem)?;
+        write_secret_file(&incoming.join("license.key"), &l.license_key)?;
+
+        // Store, world, controllers.
+        let store = Arc::new(Store::new());
+        let secrets = seed::SeedSecrets {
+            fullchain: sensitive.fullchain.clone(),
+            key: sensitive.key.clone(),
+            public_pem: sensitive.public_pem.clone(),
+            license_key: sensitive.license_key.clone(),
+        };
+        let db = vantiq::Databases::new(&seed::schema_of(&seed_opts.image_tag), seed_opts.userdb, seed_opts.nightly_backup);
+        let world = Arc::new(World::new(
+            store.clone(),
+            opts.speed,
+            &dir,
+            &seed_opts.namespace,
+            db,
+            vec![root_subject],
+        )?);
+        invariants::install(&world);
+        seed::apply(&store, &seed_opts, &secrets)?;
+        world.prepull(seed::images(&seed_opts));
+        let cancel = world.cancel.clone();
+        let mut tasks = vec![tokio::spawn(super::run_controllers(world.clone()))];
+
+        // API + admin.
+        let faults_path = dir.join("faults.json");
+        let api_faults = if faults_path.exists() {
+            Arc::new(crate::api::Faults::load(&faults_path)?)
+        } else {
+            Arc::new(crate::api::Faults::default())
+        };
+        let api_opts = crate::api::ApiOptions {
+            faults: api_faults.clone(),
+            ..Default::default()
+        };
+        let app = crate::api::router(store.clone(), api_opts).merge(admin::router(world.clone(), api_faults));
+        let c = cancel.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(listener, app, c).await {
+                eprintln!("vscript sim: API server stopped: {e}");
+            }
+        }));
+
+        // HTTPS endpoint and credentials.
+        let creds = https::Credentials {
+            user: "system".into(),
+            password: random_hex(24),
+            token: random_hex(48),
+        };
+        write_secret_file(&dir.join("vantiq-password"), &creds.password)?;
+        write_secret_file(&dir.join("vantiq-token"), &creds.token)?;
+        tasks.push(tokio::spawn(https::serve(https_listener, world.clone(), creds, cancel.clone())));
+
+        let info = SimInfo {
+            api: api.clone(),
+            kubeconfig: dir.join("kubeconfig").display().to_string(),
+            tools_dir: tools.display().to_string(),
+            incoming_dir: incoming.display().to_string(),
+            namespace: seed_opts.namespace.clone(),
+            cluster: seed_opts.cluster.clone(),
+            context: seed_opts.cluster.clone(),
+            vantiq_url: format!("https://{}:{https_port}", seed_opts.vantiq_host),
+            vantiq_host: seed_opts.vantiq_host.clone(),
+            vantiq_addr: format!("127.0.0.1:{https_port}"),
+            ca_file: dir.join("ca.crt").display().to_string(),
+            token_file: dir.join("vantiq-token").display().to_string(),
+            password_file: dir.join("vantiq-password").display().to_string(),
+            dir: dir.display().to_string(),
+            pid: std::process::id(),
+        };
+        let json = serde_json::to_string_pretty(&info)?;
+        std::fs::write(dir.join("sim.json"), &json)?;
+        std::fs::create_dir_all(tools.join(".vscript"))?;
+        std::fs::write(tools.join(".vscript/sim.json"), &json)?;
+
+        let sim = Sim {
+            store,
+            dir,
+            info,
+            world,
+            cancel,
+            tasks,
+        };
+        sim.wait_settled(Duration::from_secs(60)).await?;
+        Ok(sim)
+    }
+
+    /// Waits until every StatefulSet has all its pods ready.
+    pub async fn wait_settled(&self, limit: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let pending: Vec<String> = self
+                .store
+                .list(res("StatefulSet"), None, None, None)
+                .0
+                .iter()
+                .filter(|s| {
+                    let want = s["spec"]["replicas"].as_u64().unwrap_or(1);
+                    s["status"]["readyReplicas"].as_u64().unwrap_or(0) != want || s["status"]["replicas"].as_u64().unwrap_or(0) != want
+                })
+                .map(|s| crate::store::name_of(s).to_owned())
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "the simulated cluster did not settle: StatefulSets not ready: {}",
+                    pending.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every violation recorded so far.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.world.invariants.all()
+    }
+
+    /// Stops the servers and controllers; the files stay for `check`.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+        }
+    }
+}
+
+/// The violations recorded by the simulator that ran in `dir`.
+pub fn check(dir: &Path) -> Result<Vec<Violation>> {
+    invariants::read(dir)
+}
+
+/// Runs a simulator in the foreground until SIGINT/SIGTERM; prints one ready line.
+pub fn run_foreground(opts: SimOptions) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vscript sim: cannot start a runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let sim = match Sim::start(opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("vscript sim: {e:#}");
+                return 1;
+            }
+        };
+        println!(
+            "vscript sim ready: api={} kubeconfig={} tools={}",
+            sim.info.api, sim.info.kubeconfig, sim.info.tools_dir
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("vscript sim: {e}");
+                return 1;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let n = sim.violations().len();
+        sim.shutdown().await;
+        eprintln!("vscript sim: stopped ({n} violation(s) recorded; see `vscript sim check`)");
+        0
+    })
+}
