@@ -44,6 +44,25 @@ enum Cmd {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Copy a shipped procedure or stdlib module into the tools dir to adapt it for a customer.
+    Customize {
+        /// A procedure (`minor_upgrade`) or stdlib module (`vantiq`).
+        name: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Show customised files' changes against their origin, and upstream changes not taken yet.
+    Diff {
+        name: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Past runs from the tools dir's journal; with an id, that run's events.
+    Runs {
+        id: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// The API reference of every script function, generated from the registrations.
     Doc {
         /// Show one function (`k8s::scale`, `scale`, or a module `k8s`).
@@ -187,6 +206,9 @@ pub fn main() -> ExitCode {
         Cmd::Repl(args) => crate::repl::main(args),
         Cmd::Check { paths } => check(&paths),
         Cmd::List { target } => list(&target),
+        Cmd::Customize { name, target } => customize(&name, &target),
+        Cmd::Diff { name, target } => diff(name.as_deref(), &target),
+        Cmd::Runs { id, target } => runs(id.as_deref(), &target),
         Cmd::Doc { name } => doc(name.as_deref()),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vscript", &mut std::io::stdout());
@@ -771,30 +793,120 @@ pub fn describe(text: &str) -> String {
 
 fn list(target: &TargetArgs) -> Result<u8, Failure> {
     let t = resolve_target(target, None)?;
-    let mut rows: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // name -> (origin, description, note)
+    let mut rows: BTreeMap<String, (String, String, String)> = BTreeMap::new();
     for (n, s) in crate::shipped::SCRIPTS {
-        rows.insert((*n).to_owned(), ("shipped".into(), describe(s)));
+        rows.insert((*n).to_owned(), ("shipped".into(), describe(s), String::new()));
     }
-    let mut local_dirs = vec![PathBuf::from("scripts")];
+    if let Ok(rd) = std::fs::read_dir("scripts") {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "rhai") {
+                let n = p.file_stem().unwrap().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                rows.insert(n, ("./scripts".into(), describe(&text), String::new()));
+            }
+        }
+    }
+    let mut stdlib_rows = Vec::new();
     if let Some(tools) = &t.tools_dir {
-        local_dirs.push(tools.join("scripts"));
-    }
-    for d in local_dirs.iter().rev() {
-        if let Ok(rd) = std::fs::read_dir(d) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "rhai") {
-                    let n = p.file_stem().unwrap().to_string_lossy().into_owned();
-                    let text = std::fs::read_to_string(&p).unwrap_or_default();
-                    rows.insert(n, (d.display().to_string(), describe(&text)));
+        for c in crate::customize::customised(tools) {
+            let origin = format!("tools dir ({})", c.path.strip_prefix(tools).unwrap_or(&c.path).display());
+            let note = if c.stale() { format!("upstream changed since customised: vscript diff {}", c.name) } else { String::new() };
+            match c.kind {
+                crate::customize::Kind::Script => {
+                    rows.insert(c.name.clone(), (origin, describe(&c.body), note));
                 }
+                crate::customize::Kind::Stdlib => stdlib_rows.push((c.name.clone(), origin, note)),
             }
         }
     }
     let w = rows.keys().map(String::len).max().unwrap_or(0);
-    let wo = rows.values().map(|(o, _)| o.len()).max().unwrap_or(0);
-    for (n, (origin, d)) in rows {
-        println!("{n:w$}  {origin:wo$}  {d}");
+    let wo = rows.values().map(|(o, ..)| o.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for (n, (origin, d, note)) in &rows {
+        text.push_str(&format!("{n:w$}  {origin:wo$}  {d}\n"));
+        if !note.is_empty() {
+            text.push_str(&format!("{:w$}  ! {note}\n", ""));
+        }
+    }
+    text.push_str("\nstdlib modules:\n");
+    for (n, _) in crate::shipped::STDLIB {
+        match stdlib_rows.iter().find(|(m, ..)| m == n) {
+            Some((_, origin, note)) => {
+                text.push_str(&format!("  {n}  {origin}{}\n", if note.is_empty() { String::new() } else { format!("  ! {note}") }))
+            }
+            None => text.push_str(&format!("  {n}  shipped\n")),
+        }
+    }
+    for (n, origin, _) in stdlib_rows.iter().filter(|(n, ..)| crate::shipped::stdlib(n).is_none()) {
+        text.push_str(&format!("  {n}  {origin}\n"));
+    }
+    out(&text);
+    Ok(EXIT_OK)
+}
+
+fn require_tools(target: &TargetArgs) -> Result<PathBuf, Failure> {
+    resolve_target(target, None)?
+        .tools_dir
+        .ok_or_else(|| Failure::usage("no tools dir: pass --tools DIR (the customer's k8sdeploy_tools checkout) or run it from there"))
+}
+
+fn customize(name: &str, target: &TargetArgs) -> Result<u8, Failure> {
+    let tools = require_tools(target)?;
+    let path = crate::customize::customize(&tools, name).map_err(|e| Failure::usage(e.to_string()))?;
+    eprintln!("copied to {}: edit it there; `vscript run {name}` now uses it for this tools dir", path.display());
+    eprintln!("`vscript diff {name}` shows your changes and any upstream change to take over later");
+    Ok(EXIT_OK)
+}
+
+fn diff(name: Option<&str>, target: &TargetArgs) -> Result<u8, Failure> {
+    let tools = require_tools(target)?;
+    let all = crate::customize::customised(&tools);
+    let chosen: Vec<_> = all.iter().filter(|c| name.is_none_or(|n| c.name == n)).collect();
+    if chosen.is_empty() {
+        return match name {
+            Some(n) => Err(Failure::usage(format!("`{n}` is not customised in {} (see `vscript customize {n}`)", tools.display()))),
+            None => {
+                out("no customised procedures or stdlib modules in this tools dir\n");
+                Ok(EXIT_OK)
+            }
+        };
+    }
+    let mut text = String::new();
+    for c in chosen {
+        text.push_str(&crate::customize::describe(&tools, c));
+    }
+    out(&text);
+    Ok(EXIT_OK)
+}
+
+fn runs(id: Option<&str>, target: &TargetArgs) -> Result<u8, Failure> {
+    let tools = require_tools(target)?;
+    match id {
+        None => {
+            let mut text = String::new();
+            for r in crate::journal::list_runs(&tools) {
+                let result = match r.exit_code {
+                    Some(0) => "ok".to_owned(),
+                    Some(c) => format!("failed ({c}){}", r.failed_step.as_ref().map(|s| format!(" at \"{s}\"")).unwrap_or_default()),
+                    None => "interrupted".to_owned(),
+                };
+                text.push_str(&format!("{}  {}  {}  {} step(s) done\n", r.id, r.started, result, r.steps_done.len()));
+            }
+            if text.is_empty() {
+                text = "no runs recorded in this tools dir\n".into();
+            }
+            out(&text);
+        }
+        Some(id) => {
+            let r = crate::journal::read_run(&tools, id).ok_or_else(|| Failure::usage(format!("no run `{id}` in {}", tools.display())))?;
+            let mut text = String::new();
+            for ev in &r.events {
+                text.push_str(&format!("{}  {:10}  {}\n", ev["ts"].as_str().unwrap_or(""), ev["event"].as_str().unwrap_or(""), ev["data"]));
+            }
+            out(&text);
+        }
     }
     Ok(EXIT_OK)
 }

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod customize;
 pub mod engine;
 pub mod files;
 pub mod git;
