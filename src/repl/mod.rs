@@ -142,6 +142,8 @@ pub struct Repl<'s> {
     ast: AST,
     /// Source texts by name, for error excerpts (entries and loaded scripts).
     sources: BTreeMap<String, String>,
+    /// Where each session function was defined (an entry or a loaded script).
+    fn_sources: BTreeMap<String, String>,
     entries: usize,
     /// Modules reachable as `name::` without an import: `(alias, module name)`.
     imports: Vec<(String, String)>,
@@ -175,6 +177,7 @@ impl<'s> Repl<'s> {
             scope: Scope::new(),
             ast: AST::empty(),
             sources: BTreeMap::new(),
+            fn_sources: BTreeMap::new(),
             entries: 0,
             imports: Vec::new(),
             catalog: Rc::new(RefCell::new(Catalog::default())),
@@ -487,6 +490,9 @@ impl<'s> Repl<'s> {
             self.rebuild_engine();
         }
         let fns = ast.clone_functions_only();
+        for f in fns.iter_functions() {
+            self.fn_sources.insert(f.name.to_owned(), script.source_name.clone());
+        }
         let names: Vec<String> = fns
             .iter_functions()
             .map(|f| format!("{}({})", f.name, f.params.join(", ")))
@@ -513,6 +519,9 @@ impl<'s> Repl<'s> {
             }
         };
         entry.set_source(name.clone());
+        for f in entry.iter_functions() {
+            self.fn_sources.insert(f.name.to_owned(), name.clone());
+        }
         // `import "x" as y;` stays in effect for later entries.
         let new_imports: Vec<_> = top_level_imports(&entry)
             .into_iter()
@@ -541,14 +550,30 @@ impl<'s> Repl<'s> {
                 ..Reply::default()
             },
             Err(e) => {
-                let mut r = Reply::err(self.render_error(&e, &name));
+                let mut r = Reply::err(self.render_error(e, &name));
                 r.cancelled = cancelled;
                 r
             }
         }
     }
 
-    fn render_error(&self, e: &EvalAltResult, name: &str) -> String {
+    /// Rhai names the running entry as the source of every session function; point each
+    /// function's frame at the entry (or script) that defined it, for the excerpt.
+    fn fix_sources(&self, e: EvalAltResult, current: &str) -> EvalAltResult {
+        match e {
+            EvalAltResult::ErrorInFunctionCall(f, src, inner, pos) => {
+                let src = match self.fn_sources.get(&f) {
+                    Some(defined) if src.is_empty() || src == current => defined.clone(),
+                    _ => src,
+                };
+                EvalAltResult::ErrorInFunctionCall(f, src, Box::new(self.fix_sources(*inner, current)), pos)
+            }
+            other => other,
+        }
+    }
+
+    fn render_error(&self, e: Box<EvalAltResult>, name: &str) -> String {
+        let e = &self.fix_sources(*e, name);
         let resolver = StdlibResolver::new(&self.host);
         let lookup = |n: &str| -> Option<String> {
             if let Some(s) = self.sources.get(n) {
@@ -791,6 +816,13 @@ mod tests {
         assert!(err.starts_with("error: bad thing"), "{err}");
         assert!(err.contains("<input 2>:2:1"), "{err}");
         assert!(err.contains("2 | throw \"bad thing\";"), "{err}");
+        r.handle("fn inner() {\n    throw \"deep\";\n}");
+        r.handle("fn outer() { inner() }");
+        let err = r.handle("outer()").err.unwrap();
+        assert!(
+            err.contains("--> <input 3>:2:5") && err.contains("2 |     throw \"deep\";"),
+            "{err}"
+        );
         let reply = r.handle("undefined_var + 1");
         assert!(reply.err.unwrap().contains("undefined_var"));
         assert_eq!(r.handle("ok").out.as_deref(), Some("1"));
