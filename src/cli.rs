@@ -13,7 +13,6 @@ use crate::engine::{
     self, Host,
     host::{Output, Target, VantiqEndpoint},
 };
-use crate::simlink as vscript_sim;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;

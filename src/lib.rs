@@ -12,5 +12,4 @@ pub mod journal;
 pub mod k8s;
 pub mod repl;
 pub mod shipped;
-pub mod simlink;
 pub mod tls;
