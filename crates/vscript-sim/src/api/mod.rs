@@ -472,8 +472,26 @@ pub(crate) fn text_response(code: StatusCode, s: &str) -> Response {
 pub(crate) fn error_response(e: &ApiError) -> Response {
     json_response(
         StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        &e.to_status(),
+        &status_of(e),
     )
+}
+
+/// The `Status` of an error; a 422 also lists its cause, which kubectl prints as
+/// `The Kind "name" is invalid: field: message`.
+pub(crate) fn status_of(e: &ApiError) -> Value {
+    let mut status = e.to_status();
+    if e.code == 422 {
+        if let Some((field, message)) = e.message.split_once(" is invalid: ").and_then(|(_, why)| why.split_once(": ")) {
+            let reason = match message {
+                m if m.starts_with("Forbidden") => "FieldValueForbidden",
+                m if m.starts_with("Required value") => "FieldValueRequired",
+                m if m.starts_with("Unsupported value") => "FieldValueNotSupported",
+                _ => "FieldValueInvalid",
+            };
+            status["details"]["causes"] = json!([{"reason": reason, "message": message, "field": field}]);
+        }
+    }
+    status
 }
 
 pub(crate) fn not_found_path() -> Response {

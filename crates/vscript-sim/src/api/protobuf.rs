@@ -3,7 +3,7 @@
 //! table-driven wire decoder turns the `k8s\0` + `runtime.Unknown` envelope into the
 //! JSON object the rest of the server works with. The field table
 //! (`proto_schema.json`, from k8s.io/api and apimachinery v0.32 `generated.proto`)
-//! covers Job, StatefulSet, PVC, Secret, Scale and DeleteOptions.
+//! covers Job, StatefulSet, PVC, Secret, ConfigMap, Namespace, Scale and DeleteOptions.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -66,6 +66,8 @@ fn message_for(api_version: &str, kind: &str) -> Option<&'static str> {
         ("apps/v1", "StatefulSet") => "apps.StatefulSet",
         ("v1", "PersistentVolumeClaim") => "core.PersistentVolumeClaim",
         ("v1", "Secret") => "core.Secret",
+        ("v1", "ConfigMap") => "core.ConfigMap",
+        ("v1", "Namespace") => "core.Namespace",
         ("meta.k8s.io/v1" | "v1", "DeleteOptions") => "meta.DeleteOptions",
         ("autoscaling/v1", "Scale") => "autoscaling.Scale",
         _ => return None,

@@ -69,7 +69,11 @@ fn encode(kind: &str, object: Value) -> Bytes {
 }
 
 fn expired(rv: u64, current: u64) -> Value {
-    ApiError::new(410, "Expired", format!("too old resource version: {rv} ({current})")).to_status()
+    super::status_of(&ApiError::new(
+        410,
+        "Expired",
+        format!("too old resource version: {rv} ({current})"),
+    ))
 }
 
 impl Watch {
