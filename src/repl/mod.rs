@@ -195,6 +195,7 @@ impl<'s> Repl<'s> {
         let mut engine = engine::build(self.host.clone());
         let resolver = StdlibResolver::new(&self.host);
         let mut ok = Vec::new();
+        let mut shown: Vec<String> = Vec::new();
         for (alias, name) in &self.imports {
             use rhai::ModuleResolver;
             match resolver.resolve(&engine, None, name, Position::NONE) {
@@ -209,7 +210,13 @@ impl<'s> Repl<'s> {
                             .map(|(_, s)| s)
                     };
                     let msg = engine::render::render_eval(&e, name, &lookup);
-                    eprintln!("vscript: module `{name}` is not available in this session:\n{msg}");
+                    if shown.contains(&msg) {
+                        // A module importing a broken one fails with the same error.
+                        eprintln!("vscript: module `{name}` is not available in this session either (same error)");
+                    } else {
+                        eprintln!("vscript: module `{name}` is not available in this session:\n{msg}");
+                        shown.push(msg);
+                    }
                 }
             }
         }
@@ -708,7 +715,8 @@ fn stdlib_modules(host: &Host) -> Vec<String> {
             }
         }
     }
-    names.sort();
+    // `vantiq` first: the other helpers import it.
+    names.sort_by_key(|n| (n != "vantiq", n.clone()));
     names.dedup();
     names
 }
