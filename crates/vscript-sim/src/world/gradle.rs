@@ -289,31 +289,8 @@ impl Ctx {
     }
 
     fn generate_secrets(&self) -> Result<()> {
-        let path = self.target.join("secrets.yaml");
-        let spec = read_yaml(&path)?;
-        let comps = spec
-            .as_object()
-            .with_context(|| format!("{}: expected a mapping of components", path.display()))?;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        for (comp, secrets) in comps {
-            let dir = self.target.join("deploy/secrets").join(comp);
-            std::fs::create_dir_all(&dir)?;
-            for (name, s) in secrets.as_object().into_iter().flatten() {
-                let ns = s["namespace"].as_str().unwrap_or(&self.ns);
-                let ty = s["type"].as_str().unwrap_or("Opaque");
-                let mut out = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: {ty}\ndata:\n");
-                for (key, file) in s["files"].as_object().into_iter().flatten() {
-                    let file = file.as_str().unwrap_or("");
-                    let src = self.target.join("deploy/sensitive").join(file);
-                    let raw = std::fs::read(&src).with_context(|| format!("File '{}' not found", src.display()))?;
-                    out.push_str(&format!("  {key}: {}\n", b64.encode(raw)));
-                }
-                let dst = dir.join(format!("{name}.yaml"));
-                std::fs::write(&dst, out)?;
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600))?;
-                println!("Generated deploy/secrets/{comp}/{name}.yaml");
-            }
+        for line in generate_secrets(&self.target, &self.ns)? {
+            println!("{line}");
         }
         Ok(())
     }
@@ -419,4 +396,37 @@ impl Ctx {
 
 fn msg(v: &Value) -> String {
     v["message"].as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+/// What `generateSecrets` does: `secrets.yaml` + `deploy/sensitive/*` →
+/// `deploy/secrets/<component>/<secret>.yaml`. Returns the lines to print.
+pub fn generate_secrets(target: &Path, default_ns: &str) -> Result<Vec<String>> {
+    let path = target.join("secrets.yaml");
+    let spec = read_yaml(&path)?;
+    let comps = spec
+        .as_object()
+        .with_context(|| format!("{}: expected a mapping of components", path.display()))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut lines = Vec::new();
+    for (comp, secrets) in comps {
+        let dir = target.join("deploy/secrets").join(comp);
+        std::fs::create_dir_all(&dir)?;
+        for (name, s) in secrets.as_object().into_iter().flatten() {
+            let ns = s["namespace"].as_str().unwrap_or(default_ns);
+            let ty = s["type"].as_str().unwrap_or("Opaque");
+            let mut out = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: {ty}\ndata:\n");
+            for (key, file) in s["files"].as_object().into_iter().flatten() {
+                let file = file.as_str().unwrap_or("");
+                let src = target.join("deploy/sensitive").join(file);
+                let raw = std::fs::read(&src).with_context(|| format!("File '{}' not found", src.display()))?;
+                out.push_str(&format!("  {key}: {}\n", b64.encode(raw)));
+            }
+            let dst = dir.join(format!("{name}.yaml"));
+            std::fs::write(&dst, out)?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600))?;
+            lines.push(format!("Generated deploy/secrets/{comp}/{name}.yaml"));
+        }
+    }
+    Ok(lines)
 }

@@ -24,6 +24,7 @@ pub mod toolsdir;
 pub mod vantiq;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -81,8 +82,8 @@ pub struct World {
     root_subjects: Vec<String>,
     /// Pod uid → the token that stops its lifecycle.
     pods: Mutex<HashMap<String, CancellationToken>>,
-    /// Images the simulated node has pulled.
-    pulled: Mutex<HashSet<String>>,
+    /// Images the simulated node has pulled (or is pulling), and when each is available.
+    pulled: Mutex<HashMap<String, tokio::time::Instant>>,
     /// Job uids whose pod was started.
     jobs_started: Mutex<HashSet<String>>,
     /// PVC uids being expanded.
@@ -108,7 +109,7 @@ impl World {
             cancel: CancellationToken::new(),
             root_subjects,
             pods: Mutex::new(HashMap::new()),
-            pulled: Mutex::new(HashSet::new()),
+            pulled: Mutex::new(HashMap::new()),
             jobs_started: Mutex::new(HashSet::new()),
             resizing: Mutex::new(HashSet::new()),
         })
@@ -124,12 +125,19 @@ impl World {
 
     /// Marks images as present on the node (the installation's current images).
     pub fn prepull(&self, images: impl IntoIterator<Item = String>) {
-        self.pulled.lock().unwrap().extend(images);
+        let now = tokio::time::Instant::now();
+        self.pulled.lock().unwrap().extend(images.into_iter().map(|i| (i, now)));
     }
 
-    /// Whether the node still has to pull `image`; marks it pulled.
-    pub fn pull(&self, image: &str) -> bool {
-        self.pulled.lock().unwrap().insert(image.to_owned())
+    /// When `image` is on the node: a pull already under way is shared (as the kubelet
+    /// does), a new image takes [`clock::real::PULL_NEW`] (never less than
+    /// [`clock::MIN_NEW_PULL`]).
+    pub fn pull(&self, image: &str) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let mut pulled = self.pulled.lock().unwrap();
+        *pulled
+            .entry(image.to_owned())
+            .or_insert_with(|| now + self.clock.d(clock::real::PULL_NEW).max(clock::MIN_NEW_PULL))
     }
 
     /// A token for a new pod's lifecycle, cancelled when the pod starts terminating or is deleted.

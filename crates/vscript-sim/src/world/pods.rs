@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::clock::{MIN_NEW_PULL, real};
+use super::clock::real;
 use super::{World, pki, vantiq};
 use crate::store::{now_rfc3339, res};
 
@@ -159,14 +159,10 @@ async fn lifecycle(w: &Arc<World>, ns: &str, name: &str, uid: &str) {
     let inits = containers(&pod["spec"], "initContainers");
     let ctrs = containers(&pod["spec"], "containers");
     w.clock.sleep(real::SCHEDULE).await;
-    let mut new_pull = false;
-    for c in inits.iter().chain(&ctrs) {
-        new_pull |= w.pull(&c.image);
-    }
-    if new_pull {
-        tokio::time::sleep(w.clock.d(real::PULL_NEW).max(MIN_NEW_PULL)).await;
-    } else {
-        w.clock.sleep(real::PULL_CACHED).await;
+    let available = inits.iter().chain(&ctrs).map(|c| w.pull(&c.image)).max();
+    w.clock.sleep(real::PULL_CACHED).await;
+    if let Some(at) = available {
+        tokio::time::sleep_until(at).await;
     }
     w.store.drop_logs(ns, name);
     for (i, c) in inits.iter().enumerate() {

@@ -193,6 +193,9 @@ impl Sim {
                 std::fs::write(target.join("kubeconfig"), &kc)?;
                 toolsdir::install_gradlew(&tools, &opts.gradle_cmd)?;
                 let s = tools_sensitive(&target, &ca, &o)?;
+                if !target.join("deploy/secrets/vantiq").exists() && target.join("secrets.yaml").exists() {
+                    super::gradle::generate_secrets(&target, &o.namespace)?;
+                }
                 toolsdir::ensure_origin(&dir, &tools)?;
                 (o, s, kc)
             }
