@@ -289,7 +289,7 @@ impl Ctx {
     }
 
     fn generate_secrets(&self) -> Result<()> {
-        for line in generate_secrets(&self.target, &self.ns)? {
+        for line in generate_secrets(&self.target)? {
             println!("{line}");
         }
         Ok(())
@@ -400,7 +400,7 @@ fn msg(v: &Value) -> String {
 
 /// What `generateSecrets` does: `secrets.yaml` + `deploy/sensitive/*` →
 /// `deploy/secrets/<component>/<secret>.yaml`. Returns the lines to print.
-pub fn generate_secrets(target: &Path, default_ns: &str) -> Result<Vec<String>> {
+pub fn generate_secrets(target: &Path) -> Result<Vec<String>> {
     let path = target.join("secrets.yaml");
     let spec = read_yaml(&path)?;
     let comps = spec
@@ -412,9 +412,10 @@ pub fn generate_secrets(target: &Path, default_ns: &str) -> Result<Vec<String>> 
         let dir = target.join("deploy/secrets").join(comp);
         std::fs::create_dir_all(&dir)?;
         for (name, s) in secrets.as_object().into_iter().flatten() {
-            let ns = s["namespace"].as_str().unwrap_or(default_ns);
+            // Without a namespace in secrets.yaml, the secret goes to the installation's namespace.
+            let ns_line = s["namespace"].as_str().map(|ns| format!("  namespace: {ns}\n")).unwrap_or_default();
             let ty = s["type"].as_str().unwrap_or("Opaque");
-            let mut out = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ntype: {ty}\ndata:\n");
+            let mut out = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n{ns_line}type: {ty}\ndata:\n");
             for (key, file) in s["files"].as_object().into_iter().flatten() {
                 let file = file.as_str().unwrap_or("");
                 let src = target.join("deploy/sensitive").join(file);

@@ -194,7 +194,7 @@ impl Sim {
                 toolsdir::install_gradlew(&tools, &opts.gradle_cmd)?;
                 let s = tools_sensitive(&target, &ca, &o)?;
                 if !target.join("deploy/secrets/vantiq").exists() && target.join("secrets.yaml").exists() {
-                    super::gradle::generate_secrets(&target, &o.namespace)?;
+                    super::gradle::generate_secrets(&target)?;
                 }
                 toolsdir::ensure_origin(&dir, &tools)?;
                 (o, s, kc)

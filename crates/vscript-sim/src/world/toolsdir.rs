@@ -140,7 +140,7 @@ pub fn generate(dir: &Path, o: &SeedOptions, gradle_cmd: &[String], kubeconfig: 
     write(&target.join("kubeconfig"), kubeconfig)?;
     write(&target.join(".gitignore"), "deploy/secrets/\n")?;
     write_sensitive(&target, s)?;
-    super::gradle::generate_secrets(&target, &o.namespace)?;
+    super::gradle::generate_secrets(&target)?;
     git(&target, &["init", "-q", "-b", &o.cluster])?;
     git(&target, &["add", "-A"])?;
     git(&target, &["commit", "-q", "-m", &format!("Cluster {} configuration", o.cluster)])?;
