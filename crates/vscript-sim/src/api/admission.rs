@@ -46,14 +46,15 @@ pub fn on_update(r: &Resource, old: &Value, new: &mut Value, ctx: &UpdateContext
 
 fn validate(r: &Resource, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
-    if let Some(n) = obj["spec"]["replicas"].as_i64() {
-        if n < 0 && r.kind == "StatefulSet" {
-            return Err(invalid(
-                r,
-                name,
-                format!("spec.replicas: Invalid value: {n}: must be greater than or equal to 0"),
-            ));
-        }
+    if let Some(n) = obj["spec"]["replicas"].as_i64()
+        && n < 0
+        && r.kind == "StatefulSet"
+    {
+        return Err(invalid(
+            r,
+            name,
+            format!("spec.replicas: Invalid value: {n}: must be greater than or equal to 0"),
+        ));
     }
     Ok(())
 }

@@ -34,10 +34,10 @@ fn container_of(pod: &Value, pod_name: &str, asked: Option<&str>) -> Result<Stri
         }
         return Err(bad_request(format!("container {c} is not valid for pod {pod_name}")));
     }
-    if let Some(d) = pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"].as_str() {
-        if containers.contains(&d) {
-            return Ok(d.to_owned());
-        }
+    if let Some(d) = pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"].as_str()
+        && containers.contains(&d)
+    {
+        return Ok(d.to_owned());
     }
     match containers.as_slice() {
         [one] => Ok((*one).to_owned()),

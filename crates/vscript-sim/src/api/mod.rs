@@ -245,10 +245,10 @@ pub(crate) fn parse_route(path: &str) -> Route {
     if ns.is_some() != res.namespaced && (name.is_some() || !res.namespaced) {
         return Route::Unknown;
     }
-    if let Some(s) = sub {
-        if !res.subresources.contains(&s) {
-            return Route::Unknown;
-        }
+    if let Some(s) = sub
+        && !res.subresources.contains(&s)
+    {
+        return Route::Unknown;
     }
     Route::Object(Target {
         res,
@@ -480,16 +480,16 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
 /// `The Kind "name" is invalid: field: message`.
 pub(crate) fn status_of(e: &ApiError) -> Value {
     let mut status = e.to_status();
-    if e.code == 422 {
-        if let Some((field, message)) = e.message.split_once(" is invalid: ").and_then(|(_, why)| why.split_once(": ")) {
-            let reason = match message {
-                m if m.starts_with("Forbidden") => "FieldValueForbidden",
-                m if m.starts_with("Required value") => "FieldValueRequired",
-                m if m.starts_with("Unsupported value") => "FieldValueNotSupported",
-                _ => "FieldValueInvalid",
-            };
-            status["details"]["causes"] = json!([{"reason": reason, "message": message, "field": field}]);
-        }
+    if e.code == 422
+        && let Some((field, message)) = e.message.split_once(" is invalid: ").and_then(|(_, why)| why.split_once(": "))
+    {
+        let reason = match message {
+            m if m.starts_with("Forbidden") => "FieldValueForbidden",
+            m if m.starts_with("Required value") => "FieldValueRequired",
+            m if m.starts_with("Unsupported value") => "FieldValueNotSupported",
+            _ => "FieldValueInvalid",
+        };
+        status["details"]["causes"] = json!([{"reason": reason, "message": message, "field": field}]);
     }
     status
 }

@@ -105,17 +105,17 @@ fn decode_object(req: &Req, r: &Resource) -> Result<Value, ApiError> {
     if !obj.is_object() {
         return Err(ApiError::new(400, "BadRequest", "the body of the request must be a JSON object"));
     }
-    if let Some(kind) = obj["kind"].as_str() {
-        if kind != r.kind {
-            return Err(ApiError::new(
-                400,
-                "BadRequest",
-                format!(
-                    "the object provided is unrecognized (must be of type {}): {kind} is not {}",
-                    r.kind, r.kind
-                ),
-            ));
-        }
+    if let Some(kind) = obj["kind"].as_str()
+        && kind != r.kind
+    {
+        return Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!(
+                "the object provided is unrecognized (must be of type {}): {kind} is not {}",
+                r.kind, r.kind
+            ),
+        ));
     }
     Ok(obj)
 }
@@ -198,31 +198,31 @@ fn create_object(store: &Store, r: &'static Resource, ns: &str, mut obj: Value, 
         obj["metadata"] = json!({});
     }
     if r.namespaced {
-        if let Some(body_ns) = obj["metadata"]["namespace"].as_str().filter(|n| !n.is_empty()) {
-            if body_ns != ns {
-                return Err(ApiError::new(
-                    400,
-                    "BadRequest",
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
+        if let Some(body_ns) = obj["metadata"]["namespace"].as_str().filter(|n| !n.is_empty())
+            && body_ns != ns
+        {
+            return Err(ApiError::new(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
         let namespaces = res("Namespace");
         if store.get(namespaces, "", ns).is_none() {
             return Err(ApiError::not_found(namespaces, ns));
         }
     }
-    if name_of(&obj).is_empty() {
-        if let Some(prefix) = obj["metadata"]["generateName"].as_str().filter(|p| !p.is_empty()) {
-            let suffix: String = uuid::Uuid::new_v4()
-                .simple()
-                .to_string()
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(5)
-                .collect();
-            obj["metadata"]["name"] = json!(format!("{prefix}{suffix}"));
-        }
+    if name_of(&obj).is_empty()
+        && let Some(prefix) = obj["metadata"]["generateName"].as_str().filter(|p| !p.is_empty())
+    {
+        let suffix: String = uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(5)
+            .collect();
+        obj["metadata"]["name"] = json!(format!("{prefix}{suffix}"));
     }
     if let Some(m) = obj["metadata"].as_object_mut() {
         for k in [
@@ -236,10 +236,10 @@ fn create_object(store: &Store, r: &'static Resource, ns: &str, mut obj: Value, 
             m.remove(k);
         }
     }
-    if has_status(r) {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
-        }
+    if has_status(r)
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("status");
     }
     if r.kind == "Namespace" {
         obj["status"] = json!({"phase": "Active"});

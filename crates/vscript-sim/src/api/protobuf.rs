@@ -243,17 +243,18 @@ fn message(msg: &str, buf: &[u8]) -> Result<Value, DecodeError> {
             m[k] = v.unwrap_or(json!(""));
             continue;
         }
-        if *repeated && matches!(ty.as_str(), "int32" | "int64" | "bool") {
-            if let Wire::Bytes(mut packed) = w {
-                let list = out.entry(name.clone()).or_insert_with(|| json!([]));
-                while !packed.is_empty() {
-                    let x = varint(&mut packed)?;
-                    if let Value::Array(a) = list {
-                        a.push(scalar(ty, &Wire::Varint(x))?);
-                    }
+        if *repeated
+            && matches!(ty.as_str(), "int32" | "int64" | "bool")
+            && let Wire::Bytes(mut packed) = w
+        {
+            let list = out.entry(name.clone()).or_insert_with(|| json!([]));
+            while !packed.is_empty() {
+                let x = varint(&mut packed)?;
+                if let Value::Array(a) = list {
+                    a.push(scalar(ty, &Wire::Varint(x))?);
                 }
-                continue;
             }
+            continue;
         }
         let v = value(ty, &w)?;
         if *repeated {

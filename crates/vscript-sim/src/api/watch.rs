@@ -119,11 +119,9 @@ impl Watch {
         let now = self.filter.matches(&ev.object);
         let was = self.matching.contains(&k);
         match ev.kind {
-            EventType::Deleted => {
-                if now || was {
-                    self.matching.remove(&k);
-                    self.push("DELETED", ev.object);
-                }
+            EventType::Deleted if (now || was) => {
+                self.matching.remove(&k);
+                self.push("DELETED", ev.object);
             }
             _ if now => {
                 self.matching.insert(k);
