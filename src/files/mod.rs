@@ -80,3 +80,12 @@ pub(crate) fn today() -> String {
 pub(crate) fn stamp() -> String {
     chrono::Local::now().format("%Y%m%d%H%M%S").to_string()
 }
+
+/// Error messages show paths as the operator thinks of them (relative to the tools dir).
+pub(crate) fn shown(h: &Host, e: impl std::fmt::Display) -> String {
+    let msg = e.to_string();
+    match &h.target.tools_dir {
+        Some(t) => msg.replace(&format!("{}/", t.display()), ""),
+        None => msg,
+    }
+}

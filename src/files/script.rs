@@ -25,17 +25,7 @@ fn read_text(ctx: &NativeCallContext, h: &Host, path: &Path) -> RhaiResultOf<Str
     Ok(text)
 }
 
-/// Error messages show paths as the operator thinks of them (relative to the tools dir).
-fn shown(h: &Host, e: impl std::fmt::Display) -> String {
-    let msg = e.to_string();
-    match &h.target.tools_dir {
-        Some(t) => {
-            let prefix = format!("{}/", t.display());
-            msg.replace(&prefix, "")
-        }
-        None => msg,
-    }
-}
+use crate::files::shown;
 
 fn to_scalar(ctx: &NativeCallContext, v: &Dynamic) -> RhaiResultOf<y::Scalar> {
     if v.is_unit() {
