@@ -281,17 +281,43 @@ pub mod k8s {
         }
         let last = std::sync::Mutex::new(String::from("not seen yet"));
         let what = format!("waiting for StatefulSet `{ns}/{sts}` to be ready");
-        let r = h.block(
-            &what,
-            limit,
-            c.wait_for(&k, &ns, sts, |o| match o {
-                None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
-                Some(o) => {
-                    *last.lock().unwrap() = describe_sts(o);
-                    if sts_ready(o) { Check::Done(()) } else { Check::Pending }
+        let pods = K8sClient::kind("Pod").or_fail(&ctx)?;
+        let r = h.block(&what, limit, async {
+            let o = c
+                .wait_for(&k, &ns, sts, |o| match o {
+                    None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
+                    Some(o) => {
+                        *last.lock().unwrap() = describe_sts(o);
+                        if sts_ready(o) { Check::Done(o.clone()) } else { Check::Pending }
+                    }
+                })
+                .await?;
+            // Scaled down: also wait until the removed pods have terminated, so that a
+            // stopped component really is stopped (no pod still writing while it terminates).
+            let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
+            let selector = o["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            if selector.is_empty() {
+                return Ok::<(), K8sError>(());
+            }
+            for p in c.list(&pods, &ns, &selector).await? {
+                let name = p["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                let ordinal = name.rsplit('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+                if ordinal >= want || !p["metadata"]["deletionTimestamp"].is_null() {
+                    *last.lock().unwrap() = format!("pod `{name}` still terminating");
+                    c.wait_for(&pods, &ns, &name, |o| if o.is_none() { Check::Done(()) } else { Check::Pending })
+                        .await?;
                 }
-            }),
-        );
+            }
+            Ok(())
+        });
         r.map_err(|e| fail(&ctx, format!("{e} (last seen: {})", last.lock().unwrap())))
     }
 

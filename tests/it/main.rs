@@ -1,2 +1,8 @@
-fn main() {}
+//! The single integration-test binary.
+
+mod harness;
+
+mod cli;
+mod host;
 mod repl;
+mod runbooks;

@@ -1,0 +1,113 @@
+//! Host primitives against the simulated cluster: small scripts, real binary, state asserted.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Cluster, cluster_objects, project_dir, tree};
+
+fn script(text: &str) -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("t.rhai");
+    std::fs::write(&p, text).unwrap();
+    let s = p.display().to_string();
+    (d, s)
+}
+
+#[test]
+fn scale_and_wait_change_the_cluster() {
+    let c = Cluster::start();
+    let (_d, p) = script(
+        r#"
+step("1. scale", || {
+    k8s::scale("vision-analytics", 0);
+    k8s::wait_ready("vision-analytics", 60);
+    remember("after", k8s::replicas("vision-analytics"));
+});
+"#,
+    );
+    c.run(&p, &[]).ok();
+    assert_eq!(c.replicas("vision-analytics"), Some(0));
+    let pods = c.store().list(vscript_sim::store::res("Pod"), Some(&c.ns()), Some("app=vision-analytics"), None).0;
+    assert!(pods.is_empty(), "pods left: {pods:?}");
+}
+
+#[test]
+fn job_from_cronjob_completes_and_logs_are_followed() {
+    let c = Cluster::start();
+    let (_d, p) = script(
+        r#"
+k8s::create_job_from_cronjob("mongobackup", "it-backup");
+print(k8s::wait_job("it-backup", 60));
+print(k8s::follow_logs("vantiq-0", "load-model", "COMPLETED", 30));
+"#,
+    );
+    let out = c.run(&p, &[]);
+    out.ok();
+    assert!(out.stdout.contains("Complete"), "{}", out.all());
+    assert!(out.stdout.contains("load-model: COMPLETED"), "{}", out.all());
+    let job = c.get("Job", &c.ns(), "it-backup").expect("job created");
+    let complete = job["status"]["conditions"].as_array().unwrap().iter().any(|x| x["type"] == "Complete" && x["status"] == "True");
+    assert!(complete, "{job}");
+    assert_eq!(c.sim().world.db.lock().unwrap().snapshots.last().unwrap().job, "it-backup");
+}
+
+#[test]
+fn a_wait_that_times_out_says_what_it_waited_for() {
+    let c = Cluster::start();
+    let (_d, p) = script("k8s::follow_logs(\"vantiq-0\", \"vantiq\", \"never appears\", 2);\n");
+    let started = Instant::now();
+    let out = c.run(&p, &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(out.stderr.contains("timed out after 2s while following the log of `acme/vantiq-0`"), "{}", out.all());
+}
+
+#[test]
+fn failing_gradle_task_reports_its_output_tail() {
+    let c = Cluster::start();
+    let (_d, p) = script("gradle::run(\"deployNothing\");\n");
+    let out = c.run(&p, &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("gradle task `deployNothing` failed"), "{}", out.all());
+    assert!(out.stderr.contains("not found in root project"), "{}", out.all());
+}
+
+#[test]
+fn dry_run_changes_neither_cluster_nor_tools_dir() {
+    let c = Cluster::start();
+    c.settle();
+    let before_objects = cluster_objects(c.store());
+    let before_files = tree(&c.tools());
+    let out = c.run_with("minor_upgrade", &[("tag", "1.31.0")], &["--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("would k8s.scale StatefulSet acme/vantiq"), "{}", out.all());
+    assert!(out.stderr.contains("would gradle.run ./gradlew -Pcluster=acme-prod deployVantiq"), "{}", out.all());
+    assert!(out.stderr.contains("+  tag: 1.31.0") || out.stderr.contains("1.31.0"), "the diff of deploy.yaml is shown: {}", out.all());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cluster_objects(c.store()), before_objects, "the cluster changed under --dry-run");
+    assert_eq!(tree(&c.tools()), before_files, "the tools dir changed under --dry-run");
+    c.assert_no_violation();
+}
+
+#[test]
+fn interrupt_stops_a_wait_and_exits_3() {
+    let c = Cluster::start();
+    let (_d, p) = script("k8s::follow_logs(\"vantiq-0\", \"vantiq\", \"never\", 600);\n");
+    let mut child = std::process::Command::new(crate::harness::bin())
+        .args(["run", &p, "--tools", &c.tools().display().to_string()])
+        .current_dir(project_dir())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "vscript did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(3));
+}
