@@ -156,3 +156,55 @@ fn tools_copy_seeds_the_cluster_and_never_touches_the_original() {
     assert!(git(&t.tools(), &["pull"]).contains("Already up to date"));
     assert_eq!(tree_digest(&src), original, "the original tools dir is never modified");
 }
+
+#[test]
+fn start_prints_one_ready_line_stops_on_sigterm_and_check_reads_the_timeline() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_vscript-sim");
+    let mut child = Command::new(exe)
+        .args(["start", "--dir", dir.path().to_str().unwrap(), "--speed", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("vscript sim ready: api=http://127.0.0.1:"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "kubeconfig={}",
+            dir.path().canonicalize().unwrap().join("kubeconfig").display()
+        )),
+        "{line}"
+    );
+    let info: vscript_sim::SimInfo = serde_json::from_str(&std::fs::read_to_string(dir.path().join("sim.json")).unwrap()).unwrap();
+    assert_eq!(info.pid, child.id());
+    // A violation recorded by the running simulator: the database's StatefulSet deleted.
+    let kc = dir.path().join("kubeconfig");
+    let cache = dir.path().join(".kube-cache");
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["delete", "sts", "-n", "acme", "mongodb", "--cascade=orphan"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let out = Command::new(exe)
+        .args(["check", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("data-lost") && text.contains("StatefulSet acme/mongodb was deleted"),
+        "{text}"
+    );
+    let v = vscript_sim::check(dir.path()).unwrap();
+    assert_eq!(v.len(), 1, "{v:#?}");
+}
