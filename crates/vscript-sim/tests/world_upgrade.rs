@@ -59,7 +59,9 @@ fn schema(t: &T) -> String {
 
 #[test]
 fn minor_upgrade_in_runbook_order_then_rollback_records_no_violation() {
-    let t = T::start(SeedOptions::default(), 200.0);
+    // The default speed: a whole minor upgrade must take well under 20 s.
+    let t = T::start(SeedOptions::default(), vscript_sim::world::clock::DEFAULT_SPEED);
+    let started = std::time::Instant::now();
     let ns = t.ns();
     let git = std::process::Command::new("git")
         .arg("pull")
@@ -101,6 +103,7 @@ fn minor_upgrade_in_runbook_order_then_rollback_records_no_violation() {
         t.ready(&ns, "metrics-collector") == 1 && t.ready(&ns, "vision-analytics") == 2
     });
     assert!(t.violations().is_empty(), "{:#?}", t.violations());
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the upgrade took {:?}", started.elapsed());
 
     // Rollback: stop, restore the backup, previous tag, deployVantiq, scale back.
     stop_all(&t);
@@ -215,4 +218,79 @@ fn rollback_without_restore_starts_an_image_older_than_the_schema() {
     );
     let out = t.k(&["get", "pods", "-n", &ns, "vantiq-2"]);
     assert!(out.contains("Init:"), "{out}");
+}
+
+#[test]
+fn a_failed_migration_crash_loops_until_the_fault_is_gone() {
+    let t = T::start(
+        SeedOptions {
+            metrics_collector: false,
+            vision_analytics: false,
+            ..SeedOptions::default()
+        },
+        200.0,
+    );
+    let ns = t.ns();
+    std::fs::write(t.sim().dir.join("faults.json"), r#"{"migration": "fail"}"#).unwrap();
+    prepare(&t, "1.31.0");
+    scale(&t, "vantiq", 0);
+    t.wait_for("vantiq pods gone", 20, |t| t.pods(&ns, "vantiq").is_empty());
+    backup(&t, "backup-1");
+    t.gradle("deployVantiq");
+    scale(&t, "vantiq", 1);
+    let log = t.follow_logs(&ns, "vantiq-0", "load-model", 30);
+    assert!(
+        log.trim_end().ends_with("(injected fault)") && log.contains("load-model: FAILED migration step 5/8:"),
+        "{log}"
+    );
+    t.wait_for("load-model restarted", 30, |t| {
+        t.get("Pod", &ns, "vantiq-0")
+            .is_some_and(|p| p["status"]["initContainerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 1)
+    });
+    assert_eq!(schema(&t), "1.30");
+    assert_eq!(t.ready(&ns, "vantiq"), 0);
+    std::fs::remove_file(t.sim().dir.join("faults.json")).unwrap();
+    t.wait_for("migrated after the fault is gone", 60, |t| {
+        schema(t) == "1.31" && t.ready(&ns, "vantiq") == 1
+    });
+    assert!(t.violations().is_empty(), "{:#?}", t.violations());
+}
+
+#[test]
+fn patch_upgrade_rolls_vantiq_without_migration_or_downtime() {
+    let t = T::start(SeedOptions::default(), vscript_sim::world::clock::DEFAULT_SPEED);
+    let ns = t.ns();
+    prepare(&t, "1.30.11");
+    t.gradle("deployVantiq");
+    let out = t.k(&["rollout", "status", "sts", "-n", &ns, "vantiq", "--timeout=60s"]);
+    assert!(out.contains("partitioned roll out complete: 3 new pods have been updated"), "{out}");
+    for i in 0..3 {
+        let p = t.get("Pod", &ns, &format!("vantiq-{i}")).unwrap();
+        assert_eq!(p["spec"]["containers"][0]["image"], "vantiq/vantiq-server:1.30.11");
+    }
+    let log = t.k(&["logs", "-n", &ns, "vantiq-0", "-c", "load-model"]);
+    assert!(log.contains("COMPLETED schema is up to date (1.30)"), "{log}");
+    assert_eq!(schema(&t), "1.30");
+    assert_eq!(t.state()["runningVersion"], "1.30.11");
+    assert!(t.violations().is_empty(), "{:#?}", t.violations());
+}
+
+#[test]
+fn restoring_without_any_backup_loses_data() {
+    let t = T::start(
+        SeedOptions {
+            nightly_backup: false,
+            ..SeedOptions::default()
+        },
+        200.0,
+    );
+    let ns = t.ns();
+    t.k(&["create", "job", "-n", &ns, "mongorestore", "--from=cronjob/mongorestore"]);
+    t.k(&["wait", "-n", &ns, "--for=condition=failed", "job/mongorestore", "--timeout=30s"]);
+    let v = t.violations();
+    assert!(
+        v.iter()
+            .any(|v| v.rule == "data-lost" && v.message.contains("no backup to restore")),
+        "{v:#?}"
+    );
 }
