@@ -11,7 +11,8 @@ pub fn render(v: &Dynamic) -> Option<String> {
         return None;
     }
     if let Some(s) = v.read_lock::<rhai::ImmutableString>() {
-        return Some(s.to_string());
+        // A log read ends with a newline; the console adds its own.
+        return Some(s.strip_suffix('\n').unwrap_or(&s).to_owned());
     }
     match rhai::serde::from_dynamic::<Value>(v) {
         Ok(j) => render_json(&j),

@@ -50,9 +50,17 @@ fn pty(dir: &Path, extra: &[&str], prompt: &str) -> Session {
     s
 }
 
+/// Leaves with Ctrl-D. A control key typed between two prompts (the terminal is not in raw
+/// mode then) is taken by the terminal, not by vscript; a person would press it again.
 fn quit(mut s: Session) {
-    s.send(ControlCode::EndOfTransmission).unwrap();
-    s.expect(expectrl::Eof).expect("vscript leaves on Ctrl-D");
+    s.set_expect_timeout(Some(Duration::from_secs(3)));
+    for _ in 0..10 {
+        s.send(ControlCode::EndOfTransmission).unwrap();
+        if s.expect(expectrl::Eof).is_ok() {
+            return;
+        }
+    }
+    panic!("vscript does not leave on Ctrl-D");
 }
 
 #[test]
@@ -243,4 +251,91 @@ fn repl_incident_helpers_answer_license_certificate_and_login() {
     ] {
         assert!(out.contains(f), "`:doc incident` lists {f}: {out}");
     }
+}
+
+// ---- against the simulated cluster (`--rehearse`) ---------------------------------------
+
+#[test]
+fn repl_completes_pod_and_statefulset_names_from_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &["--rehearse"], "acme> ");
+    // `mongo` + Tab → the only pod starting so: `mongodb-0`.
+    s.send("\"pod=\" + k8s::get(\"Pod\", \"mongo\t").unwrap();
+    s.send_line("\").metadata.name").unwrap();
+    s.expect("pod=mongodb-0").unwrap();
+    s.expect("acme> ").unwrap();
+    // A StatefulSet name in `k8s::replicas("`.
+    s.send("\"replicas=\" + k8s::replicas(\"metr\t").unwrap();
+    s.send_line("\")").unwrap();
+    s.expect("replicas=1").unwrap();
+    s.expect("acme> ").unwrap();
+    // Several candidates: Tab twice lists them.
+    s.send("k8s::logs(\"vantiq-\t\t").unwrap();
+    s.expect(expectrl::Regex("vantiq-0\\s+vantiq-1\\s+vantiq-2")).unwrap();
+    s.expect("acme> k8s::logs(\"vantiq-").unwrap();
+    s.send(ControlCode::EndOfText).unwrap();
+    s.expect("acme> ").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_ctrl_c_interrupts_a_log_follow_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &["--rehearse"], "acme> ");
+    s.send_line("let before = k8s::replicas(\"vantiq\");").unwrap();
+    s.expect("acme> ").unwrap();
+    // The vantiq container keeps running: this follow never ends by itself.
+    s.send_line("k8s::follow_logs(\"vantiq-0\", \"vantiq\", \"\", 600)").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    s.send(ControlCode::EndOfText).unwrap();
+    s.expect("stopping the running command").unwrap();
+    s.expect("cancelled by the operator").unwrap();
+    s.expect("acme> ").unwrap();
+    s.send_line("\"still here: \" + before").unwrap();
+    s.expect("still here: 3").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_piped_incident_questions_against_the_simulated_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = piped(
+        dir.path(),
+        &["--rehearse"],
+        "incident::pods()\nincident::overview()\nincident::migration().state\nincident::ready(\"vantiq-0\")\nk8s::list(\"StatefulSet\")\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["name", "age", "ready", "restarts", "status"],
+        "{out}"
+    );
+    for pod in [
+        "vantiq-0",
+        "vantiq-1",
+        "vantiq-2",
+        "mongodb-0",
+        "metrics-collector-0",
+        "vision-analytics-0",
+        "vision-analytics-1",
+    ] {
+        let row = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{pod} ")))
+            .unwrap_or_else(|| panic!("no row for {pod}: {out}"));
+        assert!(row.contains(" 1/1 ") && row.ends_with("Running"), "{row}");
+    }
+    let vantiq = lines.iter().find(|l| l.starts_with("vantiq ")).unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(vantiq.split_whitespace().skip(2).collect::<Vec<_>>(), ["3/3", "ok"], "{vantiq}");
+    assert!(lines.contains(&"completed"), "{out}");
+    assert!(lines.contains(&"true"), "{out}");
+    // A list of Kubernetes objects prints like `kubectl get`.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "AGE"]),
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("vantiq ") && l.contains(" 3/3 ")), "{out}");
 }
