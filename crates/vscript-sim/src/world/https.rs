@@ -56,10 +56,10 @@ impl ResolvesServerCert for StoreCert {
         let sec = self.store.get(res("Secret"), "shared", "default-ssl-cert")?;
         let version = super::rv(&sec);
         let mut cache = self.cache.lock().unwrap();
-        if let Some((v, ck)) = cache.as_ref() {
-            if *v == version {
-                return Some(ck.clone());
-            }
+        if let Some((v, ck)) = cache.as_ref()
+            && *v == version
+        {
+            return Some(ck.clone());
         }
         let ck = Arc::new(certified(&secret_text(&sec, "tls.crt")?, &secret_text(&sec, "tls.key")?)?);
         *cache = Some((version, ck.clone()));
@@ -136,12 +136,12 @@ pub fn about(w: &World) -> Option<Value> {
         "serverBuildVersion": version, "serverBuildCommit": commit,
         "serverBuildDate": build_date(&version),
     });
-    if let Some(sec) = w.store.get(res("Secret"), &w.ns, "vantiq-license") {
-        if let Some(c) = secret_text(&sec, "license.key").and_then(|k| license::claims(&k).ok()) {
-            v["licenseIssuedTo"] = json!(c.sub);
-            v["licenseExpiration"] = json!(c.expires_at().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            v["licenseId"] = json!(c.jti);
-        }
+    if let Some(sec) = w.store.get(res("Secret"), &w.ns, "vantiq-license")
+        && let Some(c) = secret_text(&sec, "license.key").and_then(|k| license::claims(&k).ok())
+    {
+        v["licenseIssuedTo"] = json!(c.sub);
+        v["licenseExpiration"] = json!(c.expires_at().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        v["licenseId"] = json!(c.jti);
     }
     Some(v)
 }
