@@ -152,7 +152,13 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Value>, YamlError> {
 }
 
 fn first_line(s: &str) -> String {
-    let s = s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim();
+    let mut s = s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim();
+    s = s.strip_prefix("error: ").unwrap_or(s);
+    if s.starts_with("line ") {
+        if let Some((_, rest)) = s.split_once(": ") {
+            s = rest;
+        }
+    }
     // serde-saphyr appends " at line X, column Y"; the position is reported separately.
     match s.find(" at line ") {
         Some(i) => s[..i].to_owned(),
@@ -305,11 +311,8 @@ impl Scan {
         };
         for ln in 0..line_starts.len() - 1 {
             let start = line_starts[ln];
-            let mut end = line_starts[ln + 1];
-            let raw = &text[start..end];
+            let raw = &text[start..line_starts[ln + 1]];
             let line = raw.trim_end_matches(['\n', '\r']);
-            end = start + line.len();
-            let _ = end;
             st.line(text, ln, start, line)?;
         }
         let step = if st.step == usize::MAX { 2 } else { st.step };
@@ -375,9 +378,8 @@ impl State {
             && (line == "---" || line.starts_with("--- ") || line.starts_with("---\t") || line == "..." || line.starts_with("... "))
         {
             let started = !self.doc().nodes.is_empty() || self.doc().root.is_some();
-            if line.starts_with("---") && started {
-                self.docs.push(Doc::default());
-            } else if line.starts_with("...") {
+            // `---` starts a document (unless it opens the first); `...` ends one
+            if started || line.starts_with("...") {
                 self.docs.push(Doc::default());
             }
             self.stack.clear();
@@ -1022,6 +1024,9 @@ pub fn set(file: &str, text: &str, path: &str, value: &Scalar, create: bool) -> 
         (di, out, None, value.text(), true)
     };
 
+    // The document the value is in, as the parser counts documents.
+    let lookup_path = if added { &segs[..segs.len() - 1] } else { &segs[..] };
+    let doc_index = docs.iter().position(|d| lookup(d, lookup_path).is_some()).unwrap_or(doc_index);
     // Check the edit: the result parses, holds the new value, and nothing else changed.
     let new_docs =
         parse(file, &new_text).map_err(|e| unsupported(format!("internal error: the edit would not parse ({e}); nothing written")))?;

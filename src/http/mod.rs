@@ -1,0 +1,10 @@
+//! `http`: GET/POST with timeouts, headers, bearer/basic auth, JSON bodies and responses,
+//! TLS verified unless asked otherwise; `http::vantiq(path)` for the Vantiq REST API.
+
+pub mod client;
+pub mod script;
+
+/// Registers the `http` script module.
+pub fn register(engine: &mut rhai::Engine) {
+    engine.register_static_module("http", rhai::exported_module!(script::http).into());
+}
