@@ -81,6 +81,8 @@ pub struct Catalog {
     pub host: Option<Arc<Host>>,
     /// Contexts of the kubeconfig.
     pub contexts: Vec<String>,
+    /// The session's variables, for their properties (`pod.status.` → `phase`, …).
+    pub scope: Option<Rc<RefCell<rhai::Scope<'static>>>>,
 }
 
 /// Where the cursor is, and what to offer there.
@@ -101,6 +103,8 @@ pub enum Want {
     Names(Vec<String>),
     /// Container names of a pod.
     Containers(String),
+    /// Keys of the map a variable path leads to (`pod.status` in `pod.status.ph`).
+    Property(String),
     Nothing,
 }
 
@@ -135,6 +139,16 @@ pub fn analyze(line: &str, pos: usize) -> (usize, Want) {
                 .last()
                 .map(|(i, _)| i)
                 .unwrap_or(pos);
+            if start > 0 && before.as_bytes()[start - 1] == b'.' {
+                let path_start = before[..start - 1]
+                    .char_indices()
+                    .rev()
+                    .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '"'))
+                    .last()
+                    .map(|(i, _)| i)
+                    .unwrap_or(start - 1);
+                return (start, Want::Property(before[path_start..start - 1].to_owned()));
+            }
             (start, Want::Ident)
         }
     }
@@ -490,6 +504,15 @@ impl ReplHelper {
                     }
                 }
             }
+            Want::Property(path) => {
+                if let Some(scope) = &cat.scope {
+                    if let Some(keys) = property_keys(&scope.borrow(), path) {
+                        for k in keys.into_iter().filter(|k| k.starts_with(word) && is_ident(k)) {
+                            out.push(pair(&k, &k));
+                        }
+                    }
+                }
+            }
             Want::Namespace | Want::Names(_) | Want::Containers(_) | Want::Path | Want::Nothing => {}
         }
         drop(cat);
@@ -516,6 +539,49 @@ impl ReplHelper {
         }
         out
     }
+}
+
+/// Whether a map key can follow a `.` (`status`, not `tls.crt`).
+fn is_ident(k: &str) -> bool {
+    k.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') && k.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// The keys of the map at `var.a.b[0]` in the scope (nothing is evaluated).
+pub fn property_keys(scope: &rhai::Scope, path: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => parts.push(std::mem::take(&mut cur)),
+            '[' => {
+                parts.push(std::mem::take(&mut cur));
+                let mut idx = String::new();
+                for d in chars.by_ref() {
+                    if d == ']' {
+                        break;
+                    }
+                    idx.push(d);
+                }
+                cur = format!("[{}", idx.trim_matches('"'));
+            }
+            c => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    let mut parts = parts.into_iter().filter(|p| !p.is_empty());
+    let mut v: rhai::Dynamic = scope.get(&parts.next()?)?.clone();
+    for p in parts {
+        v = match p.strip_prefix('[') {
+            Some(i) => match i.parse::<usize>() {
+                Ok(n) => v.into_array().ok()?.get(n)?.clone(),
+                Err(_) => v.try_cast::<rhai::Map>()?.get(i)?.clone(),
+            },
+            None => v.try_cast::<rhai::Map>()?.get(p.as_str())?.clone(),
+        };
+    }
+    let m = v.try_cast::<rhai::Map>()?;
+    Some(m.keys().map(|k| k.to_string()).collect())
 }
 
 /// Lists objects through the session's client, bounded to 3 seconds; `None` on any failure.
@@ -563,6 +629,9 @@ impl Hinter for ReplHelper {
         // The rest of a function name that only one function starts with.
         let (start, want) = analyze(line, pos);
         let word = &line[start..pos];
+        if matches!(want, Want::Property(_)) {
+            return None;
+        }
         if want == Want::Ident && word.len() >= 2 {
             let hits: Vec<&FnInfo> = cat.functions.iter().filter(|f| f.full_name().starts_with(word)).collect();
             let mut names: Vec<String> = hits.iter().map(|f| f.full_name()).collect();
@@ -578,18 +647,23 @@ impl Hinter for ReplHelper {
             }
         }
         // Inside a call: its signature(s).
-        let (call, _) = open_call(line)?;
-        let sigs: Vec<&str> = cat
-            .functions
-            .iter()
-            .filter(|f| f.full_name() == call)
-            .map(|f| f.signature.as_str())
-            .collect();
+        let (call, args) = open_call(line)?;
+        let (_, typed) = args_so_far(&args);
+        let mut sigs: Vec<&FnInfo> = cat.functions.iter().filter(|f| f.full_name() == call).collect();
         if sigs.is_empty() {
             return None;
         }
+        // The shortest overload that still takes the arguments typed so far.
+        sigs.sort_by_key(|f| f.signature.len());
+        let arity = |f: &FnInfo| f.signature.split_once('(').map(|(_, a)| a.split(',').count()).unwrap_or(0);
+        let best = sigs.iter().find(|f| arity(f) > typed).unwrap_or(&sigs[0]);
+        let more = if sigs.len() > 1 {
+            format!("  (+{} more)", sigs.len() - 1)
+        } else {
+            String::new()
+        };
         Some(ReplHint {
-            display: format!("    {}", sigs.join(" | ")),
+            display: format!("    {}{more}", best.signature),
             completion: None,
         })
     }
@@ -703,6 +777,7 @@ mod tests {
             vars: vec!["pods".into()],
             host: None,
             contexts: vec!["acme-prod".into()],
+            scope: None,
         };
         ReplHelper::new(Rc::new(RefCell::new(cat)), false)
     }
@@ -717,6 +792,28 @@ mod tests {
         assert_eq!(d(Want::Command, ":d"), vec![":doc "]);
         assert_eq!(d(Want::Context, "acme"), vec!["acme-prod"]);
         assert_eq!(d(Want::Kind, "stat"), vec!["StatefulSet"]);
+    }
+
+    #[test]
+    fn properties_of_variables_complete_from_their_values() {
+        let h = helper();
+        let mut scope = rhai::Scope::new();
+        let pod: rhai::Dynamic = rhai::serde::to_dynamic(serde_json::json!({
+            "status": { "phase": "Running", "podIP": "10.0.0.1", "containerStatuses": [{ "ready": true, "restartCount": 0 }] },
+            "spec": {}
+        }))
+        .unwrap();
+        scope.push("pod", pod);
+        h.catalog.borrow_mut().scope = Some(Rc::new(RefCell::new(scope)));
+        let l = "pod.status.p";
+        let (start, want) = analyze(l, l.len());
+        assert_eq!((start, want.clone()), (11, Want::Property("pod.status".into())));
+        let c: Vec<String> = h.candidates(&want, "p").into_iter().map(|p| p.replacement).collect();
+        assert_eq!(c, vec!["phase", "podIP"]);
+        let l = "pod.status.containerStatuses[0].r";
+        let (start, want) = analyze(l, l.len());
+        let c: Vec<String> = h.candidates(&want, &l[start..]).into_iter().map(|p| p.replacement).collect();
+        assert_eq!(c, vec!["ready", "restartCount"]);
     }
 
     #[test]

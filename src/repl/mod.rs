@@ -66,7 +66,7 @@ fn install_ctrl_c(rt: &tokio::runtime::Runtime, slot: CancelSlot) {
             let Some(c) = current else { continue };
             if !c.is_tripped() {
                 presses = 1;
-                eprintln!("^C — stopping the running command");
+                eprintln!("\nvscript: Ctrl-C — stopping the running command");
                 c.trip();
             } else {
                 presses += 1;
@@ -137,7 +137,8 @@ pub struct Repl<'s> {
     host: Arc<Host>,
     engine: Engine,
     parser: Engine,
-    scope: Scope<'static>,
+    /// The session's variables (shared with the helper, which completes their properties).
+    scope: Rc<RefCell<Scope<'static>>>,
     /// Functions defined so far (statements are cleared after each entry).
     ast: AST,
     /// Source texts by name, for error excerpts (entries and loaded scripts).
@@ -174,7 +175,7 @@ impl<'s> Repl<'s> {
             engine: Engine::new_raw(),
             parser: helper::parser(),
             host,
-            scope: Scope::new(),
+            scope: Rc::new(RefCell::new(Scope::new())),
             ast: AST::empty(),
             sources: BTreeMap::new(),
             fn_sources: BTreeMap::new(),
@@ -241,7 +242,7 @@ impl<'s> Repl<'s> {
         functions.extend(script_functions(&self.ast, ""));
         modules.sort();
         modules.dedup();
-        let mut vars: Vec<String> = self.scope.iter_raw().map(|(n, ..)| n.to_owned()).collect();
+        let mut vars: Vec<String> = self.scope.borrow().iter_raw().map(|(n, ..)| n.to_owned()).collect();
         vars.sort();
         vars.dedup();
         let contexts = self
@@ -258,6 +259,7 @@ impl<'s> Repl<'s> {
         c.vars = vars;
         c.host = Some(self.host.clone());
         c.contexts = contexts;
+        c.scope = Some(self.scope.clone());
     }
 
     /// The helper for the line editor (shares the catalog).
@@ -374,8 +376,8 @@ impl<'s> Repl<'s> {
     }
 
     fn vars(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .scope
+        let scope = self.scope.borrow();
+        let rows: Vec<Vec<String>> = scope
             .iter_raw()
             .map(|(n, constant, v)| {
                 let shown = pretty::render(v).unwrap_or_else(|| "()".into());
@@ -518,7 +520,8 @@ impl<'s> Repl<'s> {
         self.entries += 1;
         let name = format!("<input {}>", self.entries);
         self.sources.insert(name.clone(), input.to_owned());
-        let mut entry = match self.engine.compile_with_scope(&self.scope, input) {
+        let compiled = self.engine.compile_with_scope(&self.scope.borrow(), input);
+        let mut entry = match compiled {
             Ok(a) => a,
             Err(e) => {
                 let lookup = |n: &str| self.sources.get(n).cloned();
@@ -539,7 +542,7 @@ impl<'s> Repl<'s> {
 
         self.host.cancel.lock().unwrap().reset();
         *self.slot.lock().unwrap() = Some(self.host.cancel());
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.ast);
+        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope.borrow_mut(), &self.ast);
         *self.slot.lock().unwrap() = None;
         let cancelled = self.host.cancel().is_tripped();
         // Completion and later entries get a fresh token.
@@ -557,7 +560,14 @@ impl<'s> Repl<'s> {
                 ..Reply::default()
             },
             Err(e) => {
-                let mut r = Reply::err(self.render_error(e, &name));
+                // A stopped command needs no excerpt: the operator knows what they stopped.
+                let msg = self.render_error(e, &name);
+                let msg = if cancelled {
+                    msg.lines().next().unwrap_or("").to_owned()
+                } else {
+                    msg
+                };
+                let mut r = Reply::err(msg);
                 r.cancelled = cancelled;
                 r
             }

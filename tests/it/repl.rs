@@ -302,7 +302,8 @@ fn repl_piped_incident_questions_against_the_simulated_cluster() {
     let (code, out, err) = piped(
         dir.path(),
         &["--rehearse"],
-        "incident::pods()\nincident::overview()\nincident::migration().state\nincident::ready(\"vantiq-0\")\nk8s::list(\"StatefulSet\")\n",
+        "incident::pods()\nincident::overview()\nincident::migration().state\nincident::ready(\"vantiq-0\")\nk8s::list(\"StatefulSet\")\n\
+         let s = k8s::secret(\"vantiq-ssl-cert\");\ns[\"tls.key\"]\n",
     );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -338,4 +339,6 @@ fn repl_piped_incident_questions_against_the_simulated_cluster() {
         "{out}"
     );
     assert!(lines.iter().any(|l| l.starts_with("vantiq ") && l.contains(" 3/3 ")), "{out}");
+    // Secret values never reach the terminal.
+    assert_eq!(lines.last(), Some(&"***"), "{out}");
 }
