@@ -185,7 +185,11 @@ pub fn latest_backup(path: &Path) -> Result<Option<PathBuf>, FileError> {
 pub fn check_backup_of(path: &Path, backup: &Path) -> Result<(), FileError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let bname = backup.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    if backup_key(&name, &bname).is_none() || backup.parent() != path.parent() {
+    let dir = |p: &Path| {
+        let d = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::canonicalize(d).unwrap_or_else(|_| d.to_owned())
+    };
+    if backup_key(&name, &bname).is_none() || dir(backup) != dir(path) {
         return Err(FileError::NotABackup {
             path: show(backup),
             of: show(path),

@@ -89,3 +89,28 @@ pub(crate) fn shown(h: &Host, e: impl std::fmt::Display) -> String {
         None => msg,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every ```rhai block of the pages of the file, yaml, props, cert and http modules
+    /// compiles in strict mode.
+    #[test]
+    fn docs_examples_compile() {
+        let mut engine = rhai::Engine::new();
+        engine.set_strict_variables(true);
+        crate::engine::register_modules(&mut engine);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        let mut n = 0;
+        for page in ["file.md", "yaml.md", "props.md", "cert.md", "http.md"] {
+            let text = std::fs::read_to_string(root.join(page)).unwrap();
+            for (i, block) in text.split("```rhai\n").skip(1).enumerate() {
+                let code = block.split("\n```").next().unwrap();
+                engine
+                    .compile(code)
+                    .unwrap_or_else(|e| panic!("docs/{page} block {}: {e}\n{code}", i + 1));
+                n += 1;
+            }
+        }
+        assert!(n >= 30, "{n} examples");
+    }
+}
