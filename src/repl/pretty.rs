@@ -42,7 +42,7 @@ pub fn render_json(v: &Value) -> Option<String> {
                 let w = o.keys().map(|k| k.chars().count()).max().unwrap_or(0);
                 let lines: Vec<String> = o
                     .iter()
-                    .map(|(k, x)| format!("{k:w$}  {}", cell(x)).trim_end().to_owned())
+                    .map(|(k, x)| format!("{k:w$}  {}", plain(x)).trim_end().to_owned())
                     .collect();
                 return Some(lines.join("\n"));
             }
@@ -64,6 +64,15 @@ fn is_scalar(v: &Value) -> bool {
 
 fn is_kube_object(o: &Map<String, Value>) -> bool {
     o.get("metadata").and_then(|m| m.get("name")).is_some_and(Value::is_string)
+}
+
+/// A scalar as it reads best: strings without quotes, `()` as nothing.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A value in one table cell: scalars plain, nested values compact, one line, bounded.

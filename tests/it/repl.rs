@@ -303,6 +303,7 @@ fn repl_piped_incident_questions_against_the_simulated_cluster() {
         dir.path(),
         &["--rehearse"],
         "incident::pods()\nincident::overview()\nincident::migration().state\nincident::ready(\"vantiq-0\")\nk8s::list(\"StatefulSet\")\n\
+         incident::health()\nincident::served_cert().subject\n\
          let s = k8s::secret(\"vantiq-ssl-cert\");\ns[\"tls.key\"]\n",
     );
     assert_eq!(code, 0, "{err}");
@@ -339,6 +340,22 @@ fn repl_piped_incident_questions_against_the_simulated_cluster() {
         "{out}"
     );
     assert!(lines.iter().any(|l| l.starts_with("vantiq ") && l.contains(" 3/3 ")), "{out}");
+    // The IDE login, license and certificate answers come through the stdlib and the
+    // simulated Vantiq endpoint.
+    for (k, v) in [("login", "ok"), ("pods", "all ready"), ("statefulsets", "all ready")] {
+        assert!(
+            lines.iter().any(|l| l.split_once(' ').map(|(a, b)| (a, b.trim())) == Some((k, v))),
+            "{k}: {out}"
+        );
+    }
+    for k in ["license", "certificate"] {
+        let row = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{k} ")))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(row.contains("expires ") && row.ends_with(" days)"), "{row}");
+    }
+    assert!(lines.contains(&"CN=vantiq.acme.example.com"), "{out}");
     // Secret values never reach the terminal.
     assert_eq!(lines.last(), Some(&"***"), "{out}");
 }
