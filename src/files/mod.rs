@@ -113,4 +113,46 @@ mod tests {
         }
         assert!(n >= 30, "{n} examples");
     }
+
+    /// Every function of these script modules has a doc comment with a ```rhai example
+    /// (`vscript doc` shows them), and the examples compile in strict mode.
+    #[test]
+    fn every_function_has_a_compiling_example() {
+        let mut engine = rhai::Engine::new();
+        engine.set_strict_variables(true);
+        crate::engine::register_modules(&mut engine);
+        let sources = [
+            ("files/script.rs", include_str!("script.rs")),
+            ("tls/script.rs", include_str!("../tls/script.rs")),
+            ("http/script.rs", include_str!("../http/script.rs")),
+        ];
+        let mut n = 0;
+        for (file, text) in sources {
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            let mut doc: Vec<&str> = vec![];
+            for l in &lines {
+                if let Some(d) = l.strip_prefix("///") {
+                    doc.push(d.strip_prefix(' ').unwrap_or(d));
+                    continue;
+                }
+                if l.starts_with("pub fn ") {
+                    let name = &l[7..l.find('(').unwrap()];
+                    let start = doc
+                        .iter()
+                        .position(|d| *d == "```rhai")
+                        .unwrap_or_else(|| panic!("{file}: `{name}` has no rhai example"));
+                    let end = doc[start + 1..].iter().position(|d| *d == "```").unwrap() + start + 1;
+                    let code = doc[start + 1..end].join("\n");
+                    engine
+                        .compile(&code)
+                        .unwrap_or_else(|e| panic!("{file}: example of `{name}`: {e}\n{code}"));
+                    n += 1;
+                }
+                if !l.starts_with("#[") {
+                    doc.clear();
+                }
+            }
+        }
+        assert!(n >= 30, "{n} functions");
+    }
 }

@@ -1340,6 +1340,47 @@ mod tests {
             assert!(has("deploy.yaml", DEPLOY, "overrides.keycloak").unwrap());
         }
 
+        /// Every leaf of the fixture can be set alone: exactly one line changes (block
+        /// scalars are refused), and the edit reads back.
+        #[test]
+        fn every_leaf_is_editable_alone() {
+            fn leaves(v: &Value, path: String, out: &mut Vec<String>) {
+                match v {
+                    Value::Object(m) => {
+                        for (k, x) in m {
+                            let seg = if k.contains('.') { format!("[\"{k}\"]") } else { format!(".{k}") };
+                            leaves(x, format!("{path}{seg}"), out);
+                        }
+                    }
+                    Value::Array(a) => {
+                        for (i, x) in a.iter().enumerate() {
+                            leaves(x, format!("{path}[{i}]"), out);
+                        }
+                    }
+                    _ => out.push(path.trim_start_matches('.').to_owned()),
+                }
+            }
+            let mut paths = vec![];
+            for d in parse("deploy.yaml", DEPLOY).unwrap() {
+                leaves(&d, String::new(), &mut paths);
+            }
+            assert!(paths.len() > 30, "{paths:?}");
+            let mut edited = 0;
+            for p in &paths {
+                match set("deploy.yaml", DEPLOY, p, &s("zz-new"), false) {
+                    Ok(e) => {
+                        let changed: Vec<_> = DEPLOY.lines().zip(e.text.lines()).filter(|(a, b)| a != b).collect();
+                        assert_eq!(changed.len(), 1, "{p}: {changed:?}");
+                        assert_eq!(DEPLOY.lines().count(), e.text.lines().count(), "{p}");
+                        assert_eq!(get("deploy.yaml", &e.text, p).unwrap(), Some(Value::String("zz-new".into())), "{p}");
+                        edited += 1;
+                    }
+                    Err(e) => assert!(e.to_string().contains("block scalar"), "{p}: {e}"),
+                }
+            }
+            assert_eq!(edited, paths.len() - 2);
+        }
+
         #[test]
         fn errors_name_the_file_and_path() {
             let e = set("deploy.yaml", DEPLOY, "vantiq.image.tga", &s("1"), false)
