@@ -44,6 +44,7 @@ pub(crate) fn show_change(h: &Host, path: &Path, old: Option<&[u8]>, new: &[u8])
 
 /// Writes `new` to `path` atomically, or under `--dry-run` shows the diff and writes
 /// nothing; records the effect either way.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn commit_write(
     h: &Host,
     action: &str,

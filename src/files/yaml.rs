@@ -154,10 +154,10 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Value>, YamlError> {
 fn first_line(s: &str) -> String {
     let mut s = s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim();
     s = s.strip_prefix("error: ").unwrap_or(s);
-    if s.starts_with("line ") {
-        if let Some((_, rest)) = s.split_once(": ") {
-            s = rest;
-        }
+    if s.starts_with("line ")
+        && let Some((_, rest)) = s.split_once(": ")
+    {
+        s = rest;
     }
     // serde-saphyr appends " at line X, column Y"; the position is reported separately.
     match s.find(" at line ") {
@@ -197,15 +197,13 @@ pub fn get(file: &str, text: &str, path: &str) -> Result<Option<Value>, YamlErro
     let docs = parse(file, text)?;
     for (i, d) in docs.iter().enumerate() {
         if let Some(v) = lookup(d, &segs) {
-            if v.is_f64() {
-                // Keep `1.30` as written rather than 1.3.
-                if let Ok(scan) = Scan::new(text) {
-                    if let Some(n) = scan.docs.get(i).and_then(|d| d.find(&segs)) {
-                        if let Some((s, e)) = n.span {
-                            return Ok(Some(Value::String(unquote(&text[s..e], n.style))));
-                        }
-                    }
-                }
+            // Keep `1.30` as written rather than 1.3.
+            if v.is_f64()
+                && let Ok(scan) = Scan::new(text)
+                && let Some(n) = scan.docs.get(i).and_then(|d| d.find(&segs))
+                && let Some((s, e)) = n.span
+            {
+                return Ok(Some(Value::String(unquote(&text[s..e], n.style))));
             }
             return Ok(Some(v.clone()));
         }
@@ -397,22 +395,22 @@ impl State {
 
     fn content(&mut self, text: &str, ln: usize, col: usize, abs: usize, s: &str) -> Result<(), ScanError> {
         let dash = is_dash(s);
-        if let Some(p) = self.pending.take() {
-            if col > p.col || (col == p.col && dash && p.map_key) {
-                let kind = if dash { Kind::Seq } else { Kind::Map };
-                let path = self.doc().nodes[p.node].path.clone();
-                self.doc().nodes[p.node].children = Some((kind, col));
-                if col > p.col {
-                    self.step = self.step.min(col - p.col);
-                }
-                self.stack.push(Container {
-                    col,
-                    kind,
-                    path,
-                    owner: Some(p.node),
-                    next_index: 0,
-                });
+        if let Some(p) = self.pending.take()
+            && (col > p.col || (col == p.col && dash && p.map_key))
+        {
+            let kind = if dash { Kind::Seq } else { Kind::Map };
+            let path = self.doc().nodes[p.node].path.clone();
+            self.doc().nodes[p.node].children = Some((kind, col));
+            if col > p.col {
+                self.step = self.step.min(col - p.col);
             }
+            self.stack.push(Container {
+                col,
+                kind,
+                path,
+                owner: Some(p.node),
+                next_index: 0,
+            });
         }
         while let Some(top) = self.stack.last() {
             if top.col > col || (top.col == col && top.kind == Kind::Seq && !dash) {

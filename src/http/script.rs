@@ -132,16 +132,18 @@ fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Optio
             (false, Some((vh, vp))) => Some(format!("{vh}:{vp}={conn}")),
             (false, None) => None,
         };
-        if let Some((rh, addr)) = spec.and_then(|s| c::parse_resolve(&s, url_port).ok()) {
-            if rh == url_host && !req.resolve.iter().any(|(x, _)| *x == rh) {
-                req.resolve.push((rh, addr));
-            }
+        if let Some((rh, addr)) = spec.and_then(|s| c::parse_resolve(&s, url_port).ok())
+            && rh == url_host
+            && !req.resolve.iter().any(|(x, _)| *x == rh)
+        {
+            req.resolve.push((rh, addr));
         }
     }
-    if req.ca.is_none() && vantiq_host.as_ref().is_some_and(|(vh, _)| *vh == url_host) {
-        if let Some(ca) = &h.vantiq.ca {
-            req.ca = std::fs::read(ca).ok();
-        }
+    if req.ca.is_none()
+        && vantiq_host.as_ref().is_some_and(|(vh, _)| *vh == url_host)
+        && let Some(ca) = &h.vantiq.ca
+    {
+        req.ca = std::fs::read(ca).ok();
     }
     if let Some(e) = opts.get("expect") {
         let codes: Vec<Dynamic> = e.clone().try_cast::<rhai::Array>().unwrap_or_else(|| vec![e.clone()]);
@@ -202,15 +204,16 @@ fn vantiq_impl(ctx: &NativeCallContext, path: &str, opts: &Map) -> RhaiResultOf<
         .ok_or_else(|| fail(ctx, "no Vantiq URL configured: set `[vantiq] url` in vscript.toml"))?;
     let url = format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'));
     let mut opts = opts.clone();
-    if !opts.contains_key("bearer") && !opts.contains_key("bearer_file") {
-        if let Some(t) = &h.vantiq.token_file {
-            opts.insert("bearer_file".into(), t.display().to_string().into());
-        }
+    if !opts.contains_key("bearer")
+        && !opts.contains_key("bearer_file")
+        && let Some(t) = &h.vantiq.token_file
+    {
+        opts.insert("bearer_file".into(), t.display().to_string().into());
     }
-    if !opts.contains_key("ca") {
-        if let Some(ca) = &h.vantiq.ca {
-            opts.insert("ca".into(), ca.display().to_string().into());
-        }
+    if !opts.contains_key("ca")
+        && let Some(ca) = &h.vantiq.ca
+    {
+        opts.insert("ca".into(), ca.display().to_string().into());
     }
     send(ctx, "GET", &url, None, &opts)
 }

@@ -578,31 +578,31 @@ pub fn check_renewal(r: &Renewal) -> Result<RenewalReport, CertError> {
             Err(e) => problems.push(e.to_string()),
         }
     }
-    if let Some(h) = r.host {
-        if !leaf.covers(h) {
-            problems.push(format!("it does not cover `{h}` (names: {})", leaf.info.sans.join(", ")));
-        }
+    if let Some(h) = r.host
+        && !leaf.covers(h)
+    {
+        problems.push(format!("it does not cover `{h}` (names: {})", leaf.info.sans.join(", ")));
     }
     let mut current_not_after = None;
     let mut gain_days = None;
-    if let Some(cur) = r.current {
-        if cur.exists() {
-            match load(cur) {
-                Ok(c) => {
-                    let cur_leaf = &c[0];
-                    current_not_after = Some(cur_leaf.info.not_after.clone());
-                    gain_days = Some((leaf.not_after_ts - cur_leaf.not_after_ts).div_euclid(86_400));
-                    if leaf.not_after_ts <= cur_leaf.not_after_ts {
-                        problems.push(format!(
-                            "it expires {}, not later than the current certificate `{}` ({})",
-                            leaf.info.not_after,
-                            cur.display(),
-                            cur_leaf.info.not_after
-                        ));
-                    }
+    if let Some(cur) = r.current
+        && cur.exists()
+    {
+        match load(cur) {
+            Ok(c) => {
+                let cur_leaf = &c[0];
+                current_not_after = Some(cur_leaf.info.not_after.clone());
+                gain_days = Some((leaf.not_after_ts - cur_leaf.not_after_ts).div_euclid(86_400));
+                if leaf.not_after_ts <= cur_leaf.not_after_ts {
+                    problems.push(format!(
+                        "it expires {}, not later than the current certificate `{}` ({})",
+                        leaf.info.not_after,
+                        cur.display(),
+                        cur_leaf.info.not_after
+                    ));
                 }
-                Err(e) => problems.push(format!("the current certificate cannot be read: {e}")),
             }
+            Err(e) => problems.push(format!("the current certificate cannot be read: {e}")),
         }
     }
     if !problems.is_empty() {
@@ -699,10 +699,10 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Splits `host:port` (default port 443; `[v6]:port`).
 pub fn split_host_port(s: &str) -> (String, u16) {
-    if let Some(rest) = s.strip_prefix('[') {
-        if let Some((h, p)) = rest.split_once(']') {
-            return (h.to_owned(), p.trim_start_matches(':').parse().unwrap_or(443));
-        }
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((h, p)) = rest.split_once(']')
+    {
+        return (h.to_owned(), p.trim_start_matches(':').parse().unwrap_or(443));
     }
     match s.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => (h.to_owned(), p.parse().unwrap_or(443)),

@@ -59,17 +59,17 @@ fn remote_impl(ctx: &NativeCallContext, target: &str, opts: &Map) -> RhaiResultO
         o.ca = Some(c::read(&h.path(&ca)).map_err(|e| fail(ctx, shown(&h, e)))?);
     }
     // The Vantiq host goes where the configuration says (like curl --resolve).
-    if o.connect.is_none() {
-        if let Some((name, addr)) = h.vantiq.connect.as_deref().and_then(|c| c.split_once('=')) {
-            let (th, tp) = c::split_host_port(target);
-            let (nh, np) = c::split_host_port(name);
-            if th.eq_ignore_ascii_case(&nh) && (!name.contains(':') || np == tp) {
-                o.connect = Some(if addr.contains(':') {
-                    addr.to_owned()
-                } else {
-                    format!("{addr}:{tp}")
-                });
-            }
+    if o.connect.is_none()
+        && let Some((name, addr)) = h.vantiq.connect.as_deref().and_then(|c| c.split_once('='))
+    {
+        let (th, tp) = c::split_host_port(target);
+        let (nh, np) = c::split_host_port(name);
+        if th.eq_ignore_ascii_case(&nh) && (!name.contains(':') || np == tp) {
+            o.connect = Some(if addr.contains(':') {
+                addr.to_owned()
+            } else {
+                format!("{addr}:{tp}")
+            });
         }
     }
     let what = format!("getting the certificate of `{target}`");
