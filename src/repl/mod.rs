@@ -902,6 +902,26 @@ mod tests {
     }
 
     #[test]
+    fn docs_and_incident_examples_compile() {
+        let s = session();
+        let _g = s.rt.enter();
+        let r = repl(&s);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut n = 0;
+        for page in ["docs/repl.md", "docs/ja/repl.md", "stdlib/incident.rhai"] {
+            let text = std::fs::read_to_string(root.join(page)).unwrap();
+            let text = text.replace("/// ", "");
+            for block in text.split("```rhai\n").skip(1) {
+                let code = block.split("```").next().unwrap();
+                // In the console the stdlib modules need no import.
+                r.engine.compile(code).unwrap_or_else(|e| panic!("{page}: {e}\n{code}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 10, "{n} examples");
+    }
+
+    #[test]
     fn a_cancelled_command_returns_with_a_fresh_token() {
         let s = session();
         let _g = s.rt.enter();
