@@ -367,13 +367,16 @@ impl Hint for ReplHint {
     }
 }
 
+/// Live names by `(kind, namespace)`, with when they were fetched.
+type NameCache = HashMap<(String, String), (Instant, Vec<String>)>;
+
 /// The rustyline helper of the console.
 pub struct ReplHelper {
     pub catalog: Rc<RefCell<Catalog>>,
     parser: Engine,
     files: FilenameCompleter,
     color: bool,
-    cache: RefCell<HashMap<(String, String), (Instant, Vec<String>)>>,
+    cache: RefCell<NameCache>,
 }
 
 impl ReplHelper {
@@ -395,10 +398,10 @@ impl ReplHelper {
         };
         let ns = ns.map(str::to_owned).unwrap_or_else(|| host.target.namespace.clone());
         let key = (kind.to_owned(), ns.clone());
-        if let Some((at, v)) = self.cache.borrow().get(&key) {
-            if at.elapsed() < Duration::from_secs(5) {
-                return v.clone();
-            }
+        if let Some((at, v)) = self.cache.borrow().get(&key)
+            && at.elapsed() < Duration::from_secs(5)
+        {
+            return v.clone();
         }
         let v: Vec<String> = fetch_objects(&host, kind, &ns)
             .map(|objs| {
@@ -505,11 +508,11 @@ impl ReplHelper {
                 }
             }
             Want::Property(path) => {
-                if let Some(scope) = &cat.scope {
-                    if let Some(keys) = property_keys(&scope.borrow(), path) {
-                        for k in keys.into_iter().filter(|k| k.starts_with(word) && is_ident(k)) {
-                            out.push(pair(&k, &k));
-                        }
+                if let Some(scope) = &cat.scope
+                    && let Some(keys) = property_keys(&scope.borrow(), path)
+                {
+                    for k in keys.into_iter().filter(|k| k.starts_with(word) && is_ident(k)) {
+                        out.push(pair(&k, &k));
                     }
                 }
             }

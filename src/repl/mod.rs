@@ -233,10 +233,10 @@ impl<'s> Repl<'s> {
         let mut modules: Vec<String> = functions.iter().map(|f| f.module.clone()).filter(|m| !m.is_empty()).collect();
         for (alias, name) in &self.imports {
             modules.push(alias.clone());
-            if let Some((_, src)) = resolver.locate(name) {
-                if let Ok(ast) = self.parser.compile(&src) {
-                    functions.extend(script_functions(&ast, alias));
-                }
+            if let Some((_, src)) = resolver.locate(name)
+                && let Ok(ast) = self.parser.compile(&src)
+            {
+                functions.extend(script_functions(&ast, alias));
             }
         }
         functions.extend(script_functions(&self.ast, ""));
@@ -561,7 +561,7 @@ impl<'s> Repl<'s> {
             },
             Err(e) => {
                 // A stopped command needs no excerpt: the operator knows what they stopped.
-                let msg = self.render_error(e, &name);
+                let msg = self.render_error(*e, &name);
                 let msg = if cancelled {
                     msg.lines().next().unwrap_or("").to_owned()
                 } else {
@@ -589,8 +589,8 @@ impl<'s> Repl<'s> {
         }
     }
 
-    fn render_error(&self, e: Box<EvalAltResult>, name: &str) -> String {
-        let e = &self.fix_sources(*e, name);
+    fn render_error(&self, e: EvalAltResult, name: &str) -> String {
+        let e = &self.fix_sources(e, name);
         let resolver = StdlibResolver::new(&self.host);
         let lookup = |n: &str| -> Option<String> {
             if let Some(s) = self.sources.get(n) {
@@ -626,10 +626,10 @@ impl<'s> Repl<'s> {
             if let Some(dir) = h.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            if h.exists() {
-                if let Err(e) = rl.load_history(h) {
-                    eprintln!("vscript: warning: cannot read history {}: {e}", h.display());
-                }
+            if h.exists()
+                && let Err(e) = rl.load_history(h)
+            {
+                eprintln!("vscript: warning: cannot read history {}: {e}", h.display());
             }
         }
         eprintln!("Type :help for help, Tab to complete, Ctrl-D to leave.");
@@ -645,12 +645,11 @@ impl<'s> Repl<'s> {
                     if line.trim().is_empty() {
                         continue;
                     }
-                    if rl.add_history_entry(line.as_str()).unwrap_or(false) {
-                        if let Some(h) = &history {
-                            if let Err(e) = rl.append_history(h) {
-                                eprintln!("vscript: warning: cannot write history {}: {e}", h.display());
-                            }
-                        }
+                    if rl.add_history_entry(line.as_str()).unwrap_or(false)
+                        && let Some(h) = &history
+                        && let Err(e) = rl.append_history(h)
+                    {
+                        eprintln!("vscript: warning: cannot write history {}: {e}", h.display());
                     }
                     let reply = self.handle(&line);
                     reply.print();
@@ -717,10 +716,10 @@ fn stdlib_modules(host: &Host) -> Vec<String> {
         if let Ok(rd) = std::fs::read_dir(d) {
             for e in rd.flatten() {
                 let p = e.path();
-                if p.extension().is_some_and(|x| x == "rhai") {
-                    if let Some(stem) = p.file_stem() {
-                        names.push(stem.to_string_lossy().into_owned());
-                    }
+                if p.extension().is_some_and(|x| x == "rhai")
+                    && let Some(stem) = p.file_stem()
+                {
+                    names.push(stem.to_string_lossy().into_owned());
                 }
             }
         }

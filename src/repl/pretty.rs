@@ -278,10 +278,10 @@ pub fn pod_summary(v: &Value) -> (String, String, i64) {
 fn job_status(v: &Value) -> String {
     let conds = v["status"]["conditions"].as_array().cloned().unwrap_or_default();
     for c in &conds {
-        if c["status"].as_str() == Some("True") {
-            if let Some(t) = c["type"].as_str().filter(|t| matches!(*t, "Complete" | "Failed")) {
-                return t.to_owned();
-            }
+        if c["status"].as_str() == Some("True")
+            && let Some(t) = c["type"].as_str().filter(|t| matches!(*t, "Complete" | "Failed"))
+        {
+            return t.to_owned();
         }
     }
     if v["status"]["active"].as_i64().unwrap_or(0) > 0 {
