@@ -359,3 +359,44 @@ fn repl_piped_incident_questions_against_the_simulated_cluster() {
     // Secret values never reach the terminal.
     assert_eq!(lines.last(), Some(&"***"), "{out}");
 }
+
+#[test]
+fn repl_ns_switches_namespace_with_completion_and_keeps_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = pty(dir.path(), &["--rehearse"], "acme> ");
+    s.send_line("let kept = \"from acme\";").unwrap();
+    s.expect("acme> ").unwrap();
+    s.send(":ns sha\t").unwrap();
+    s.send_line("").unwrap();
+    s.expect("namespace: shared").unwrap();
+    s.expect("shared> ").unwrap();
+    s.send_line("incident::pods()").unwrap();
+    s.expect("influxdb-0").unwrap();
+    s.expect("shared> ").unwrap();
+    s.send_line("kept").unwrap();
+    s.expect("from acme").unwrap();
+    s.expect("shared> ").unwrap();
+    quit(s);
+}
+
+#[test]
+fn repl_piped_command_stopped_with_sigint_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = repl_cmd(dir.path(), &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"sleep(600)\nprint(\"never\");\n").unwrap();
+    drop(stdin);
+    std::thread::sleep(Duration::from_millis(800));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cancelled by the operator"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("never"));
+}
