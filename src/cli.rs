@@ -66,7 +66,13 @@ enum Cmd {
     Doc {
         /// Show one function (`k8s::scale`, `scale`, or a module `k8s`).
         name: Option<String>,
+        /// Write Rhai definition files (`*.d.rhai`) for editors into DIR instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "name")]
+        definitions: Option<PathBuf>,
     },
+    /// Many installations at once.
+    #[command(subcommand)]
+    Fleet(crate::fleet::FleetCmd),
     /// Shell completions.
     Completions { shell: clap_complete::Shell },
     /// The simulated Vantiq cluster.
@@ -145,6 +151,18 @@ pub struct RunArgs {
     pub target: TargetArgs,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Also write the Markdown summary for the customer's report to FILE.
+    #[arg(long, value_name = "FILE.md")]
+    pub report: Option<PathBuf>,
+    /// The language of `--report`.
+    #[arg(long, value_enum, default_value_t = crate::report::Lang::En)]
+    pub lang: crate::report::Lang,
+    /// Continue a failed or interrupted run: completed steps are skipped, its parameters and remembered values reused.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// Remove another run's maintenance lock first (asks for confirmation unless --yes).
+    #[arg(long)]
+    pub force_unlock: bool,
 }
 
 #[derive(Args, Debug)]
@@ -208,7 +226,11 @@ pub fn main() -> ExitCode {
         Cmd::Customize { name, target } => customize(&name, &target),
         Cmd::Diff { name, target } => diff(name.as_deref(), &target),
         Cmd::Runs { id, target } => runs(id.as_deref(), &target),
-        Cmd::Doc { name } => doc(name.as_deref()),
+        Cmd::Doc {
+            definitions: Some(dir), ..
+        } => write_definitions(&dir),
+        Cmd::Doc { name, .. } => doc(name.as_deref()),
+        Cmd::Fleet(cmd) => crate::fleet::main(cmd),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vscript", &mut std::io::stdout());
             Ok(EXIT_OK)
@@ -598,13 +620,46 @@ pub fn install_ctrl_c(rt: &tokio::runtime::Runtime, host: Arc<Host>) {
 }
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
-    let params = parse_sets(&args.set)?;
+    let mut params = parse_sets(&args.set)?;
+    // --resume: the first attempt's parameters (explicit --set wins), remembered values, completed steps.
+    let resumed = match &args.resume {
+        Some(id) => {
+            let tools = resolve_target(&args.target, None)?
+                .tools_dir
+                .ok_or_else(|| Failure::usage("--resume needs the tools dir the run was made in (--tools DIR)"))?;
+            let r = crate::journal::read_run(&tools, id)
+                .ok_or_else(|| Failure::usage(format!("no run `{id}` in {} (see `vscript runs`)", tools.display())))?;
+            for (k, v) in &r.params {
+                params.entry(k.clone()).or_insert_with(|| v.as_str().unwrap_or("").to_owned());
+            }
+            Some(r)
+        }
+        None => None,
+    };
     let session = open_session(&args.target, params)?;
     let rt = &session.rt;
     let _guard = rt.enter();
     let script = resolve_script(&args.script, session.target.tools_dir.as_deref())?;
-    let host = Arc::new(session.host(Some(&script.name), args.dry_run, args.yes, args.output == OutputFormat::Json));
-    let engine = engine::build(host.clone());
+    if let Some(r) = &resumed {
+        if r.script != script.name {
+            return Err(Failure::usage(format!("run `{}` was `{}`, not `{}`", r.id, r.script, script.name)));
+        }
+        if r.exit_code == Some(0) {
+            return Err(Failure::usage(format!("run `{}` finished successfully: nothing to resume", r.id)));
+        }
+    }
+    let host = session.host(Some(&script.name), args.dry_run, args.yes, args.output == OutputFormat::Json);
+    if let Some(r) = &resumed {
+        *host.remembered.lock().unwrap() = r.remembered.clone().into_iter().collect();
+        *host.completed_steps.lock().unwrap() = r.steps_done.iter().cloned().collect();
+    }
+    let host = Arc::new(host);
+    let mut engine = engine::build(host.clone());
+    if host.out.json {
+        // stdout carries only the JSON report.
+        let h = host.clone();
+        engine.on_print(move |s| eprintln!("{}", h.secrets.redact(s)));
+    }
     let ast = compile(&engine, &script, &host)?;
 
     // Say what we act on before anything changes.
@@ -617,6 +672,20 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         },
         _ => None,
     };
+    // The maintenance lock, for runs that act on the cluster.
+    let lock = if needs_lock(&script, host.dry_run) {
+        let id = journal.as_ref().map(|j| j.id.clone()).unwrap_or_else(|| "-".into());
+        Some(take_lock(&host, rt, &crate::lock::identity(&id), args.force_unlock)?)
+    } else {
+        None
+    };
+    if let Some(r) = &resumed {
+        eprintln!(
+            "vscript: resuming run {}: {} completed step(s) will be skipped",
+            r.id,
+            r.steps_done.len()
+        );
+    }
     if let Some(j) = &journal {
         eprintln!("vscript: run {} (journal {})", j.id, host.show_path(&j.path));
         let params: serde_json::Map<String, serde_json::Value> = host
@@ -624,10 +693,20 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(host.secrets.redact(v))))
             .collect();
-        j.event("start", serde_json::json!({ "script": script.name, "origin": script.origin, "params": params, "target": host.target, "context": session.context }));
-        let jj = j.clone();
-        let _ = host.journal.set(Box::new(move |kind, data| jj.event(kind, data)));
+        j.event(
+            "start",
+            serde_json::json!({ "script": script.name, "origin": script.origin, "params": params, "target": host.target,
+                                "context": session.context, "resumed_from": resumed.as_ref().map(|r| r.id.clone()) }),
+        );
     }
+    let steps = crate::report::StepLog::default();
+    let (jj, log) = (journal.clone(), steps.clone());
+    let _ = host.journal.set(Box::new(move |kind, data| {
+        log.event(kind, &data);
+        if let Some(j) = &jj {
+            j.event(kind, data);
+        }
+    }));
 
     let started = chrono::Utc::now();
     let mut scope = rhai::Scope::new();
@@ -649,6 +728,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     if let Some(msg) = &error {
         eprintln!("{msg}");
+        // A failure outside any step: run the handler here (imports are not in scope then).
         let handler = host.on_failure.lock().unwrap().take();
         if let Some(fp) = handler {
             host.cancel.lock().unwrap().reset();
@@ -666,12 +746,27 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         code = EXIT_FAILED;
     }
 
+    if let Some((holder, renewer)) = lock {
+        renewer.abort();
+        let ns = host.target.namespace.clone();
+        if let Ok(c) = host.k8s_client() {
+            let _ = rt
+                .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), crate::lock::release(&c, &ns, &holder)).await });
+        }
+    }
     if let Some(j) = &journal {
         j.event("end", serde_json::json!({ "exit_code": code, "error": error }));
     }
-    if host.out.json {
+    if host.out.json || args.report.is_some() {
+        let remembered = host.remembered.lock().unwrap().clone();
         let report = serde_json::json!({
-            "schema": "vscript.run/v1",
+            "schema": crate::report::RUN_SCHEMA,
+            "context": session.context,
+            "rehearsal": session.rehearsal.is_some(),
+            "duration_ms": u64::try_from((finished - started).num_milliseconds()).unwrap_or(0),
+            "result": crate::report::result_of(code),
+            "steps": steps.list(),
+            "findings": remembered.get("findings"),
             "script": script.name,
             "origin": script.origin,
             "target": host.target,
@@ -682,17 +777,88 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             "error": error,
             "run_id": journal.as_ref().map(|j| j.id.clone()),
             "effects": *host.effects.lock().unwrap(),
-            "remembered": *host.remembered.lock().unwrap(),
+            "remembered": remembered,
             "violations": violations.as_ref().map(|v| serde_json::to_value(v).unwrap_or_default()),
         });
-        println!(
-            "{}",
-            host.secrets.redact(&serde_json::to_string_pretty(&report).unwrap_or_default())
-        );
+        let report = host.redact_value(report);
+        if let Some(path) = &args.report {
+            if let Err(e) = std::fs::write(path, crate::report::markdown(&report, args.lang)) {
+                eprintln!("vscript: cannot write the report {}: {e}", path.display());
+                code = code.max(EXIT_FAILED);
+            }
+        }
+        if host.out.json {
+            println!(
+                "{}",
+                host.secrets.redact(&serde_json::to_string_pretty(&report).unwrap_or_default())
+            );
+        }
     }
     drop(_guard);
     session.close();
     Ok(code)
+}
+
+/// Whether a run takes the maintenance lock: it acts on the cluster, is not a dry run, and
+/// its header does not declare it read-only (`//! read-only`).
+fn needs_lock(script: &Script, dry_run: bool) -> bool {
+    let read_only = script
+        .text
+        .lines()
+        .take_while(|l| l.starts_with("//!") || l.trim().is_empty())
+        .any(|l| l.trim() == "//! read-only");
+    !dry_run
+        && !read_only
+        && (script.text.contains("k8s::") || script.text.contains("gradle::") || script.text.contains("import \"vantiq\""))
+}
+
+/// Takes the Lease and starts renewing it; returns the holder identity and the renewer task.
+fn take_lock(
+    host: &Arc<Host>,
+    rt: &tokio::runtime::Runtime,
+    holder: &str,
+    force: bool,
+) -> Result<(String, tokio::task::JoinHandle<()>), Failure> {
+    let c = host
+        .k8s_client()
+        .map_err(|e| Failure::failed(format!("cannot take the maintenance lock: {e}")))?;
+    let ns = host.target.namespace.clone();
+    if force {
+        let ok = host.yes
+            || (host.interactive && {
+                use std::io::Write;
+                eprint!("  ? Remove the maintenance lock of namespace `{ns}` held by another run? [y/N] ");
+                let _ = std::io::stderr().flush();
+                let mut line = String::new();
+                let _ = std::io::stdin().read_line(&mut line);
+                matches!(line.trim(), "y" | "yes" | "Y")
+            });
+        if !ok {
+            return Err(Failure {
+                code: EXIT_REFUSED,
+                message: "--force-unlock needs confirmation: answer yes, or add --yes".into(),
+            });
+        }
+    }
+    match rt.block_on(crate::lock::acquire(&c, &ns, holder, force)) {
+        Ok(()) => {}
+        Err(e @ crate::lock::LockError::Held { .. }) => {
+            return Err(Failure {
+                code: EXIT_REFUSED,
+                message: format!("refusing to run: {e}"),
+            });
+        }
+        Err(e) => return Err(Failure::failed(format!("cannot take the maintenance lock: {e}"))),
+    }
+    eprintln!("vscript: holding the maintenance lock (Lease {}/{})", ns, crate::lock::LEASE);
+    let (c2, ns2, h2) = (c.clone(), ns.clone(), holder.to_owned());
+    let renewer = rt.spawn(async move {
+        loop {
+            tokio::time::sleep(crate::lock::RENEW_EVERY).await;
+            let _ = crate::lock::renew(&c2, &ns2, &h2).await;
+        }
+    });
+    Ok((holder.to_owned(), renewer))
 }
 
 /// The exit code a script error stands for.
@@ -811,7 +977,11 @@ fn list(target: &TargetArgs) -> Result<u8, Failure> {
     if let Some(tools) = &t.tools_dir {
         for c in crate::customize::customised(tools) {
             let origin = format!("tools dir ({})", c.path.strip_prefix(tools).unwrap_or(&c.path).display());
-            let note = if c.stale() { format!("upstream changed since customised: vscript diff {}", c.name) } else { String::new() };
+            let note = if c.stale() {
+                format!("upstream changed since customised: vscript diff {}", c.name)
+            } else {
+                String::new()
+            };
             match c.kind {
                 crate::customize::Kind::Script => {
                     rows.insert(c.name.clone(), (origin, describe(&c.body), note));
@@ -832,9 +1002,10 @@ fn list(target: &TargetArgs) -> Result<u8, Failure> {
     text.push_str("\nstdlib modules:\n");
     for (n, _) in crate::shipped::STDLIB {
         match stdlib_rows.iter().find(|(m, ..)| m == n) {
-            Some((_, origin, note)) => {
-                text.push_str(&format!("  {n}  {origin}{}\n", if note.is_empty() { String::new() } else { format!("  ! {note}") }))
-            }
+            Some((_, origin, note)) => text.push_str(&format!(
+                "  {n}  {origin}{}\n",
+                if note.is_empty() { String::new() } else { format!("  ! {note}") }
+            )),
             None => text.push_str(&format!("  {n}  shipped\n")),
         }
     }
@@ -854,7 +1025,10 @@ fn require_tools(target: &TargetArgs) -> Result<PathBuf, Failure> {
 fn customize(name: &str, target: &TargetArgs) -> Result<u8, Failure> {
     let tools = require_tools(target)?;
     let path = crate::customize::customize(&tools, name).map_err(|e| Failure::usage(e.to_string()))?;
-    eprintln!("copied to {}: edit it there; `vscript run {name}` now uses it for this tools dir", path.display());
+    eprintln!(
+        "copied to {}: edit it there; `vscript run {name}` now uses it for this tools dir",
+        path.display()
+    );
     eprintln!("`vscript diff {name}` shows your changes and any upstream change to take over later");
     Ok(EXIT_OK)
 }
@@ -865,7 +1039,10 @@ fn diff(name: Option<&str>, target: &TargetArgs) -> Result<u8, Failure> {
     let chosen: Vec<_> = all.iter().filter(|c| name.is_none_or(|n| c.name == n)).collect();
     if chosen.is_empty() {
         return match name {
-            Some(n) => Err(Failure::usage(format!("`{n}` is not customised in {} (see `vscript customize {n}`)", tools.display()))),
+            Some(n) => Err(Failure::usage(format!(
+                "`{n}` is not customised in {} (see `vscript customize {n}`)",
+                tools.display()
+            ))),
             None => {
                 out("no customised procedures or stdlib modules in this tools dir\n");
                 Ok(EXIT_OK)
@@ -888,10 +1065,19 @@ fn runs(id: Option<&str>, target: &TargetArgs) -> Result<u8, Failure> {
             for r in crate::journal::list_runs(&tools) {
                 let result = match r.exit_code {
                     Some(0) => "ok".to_owned(),
-                    Some(c) => format!("failed ({c}){}", r.failed_step.as_ref().map(|s| format!(" at \"{s}\"")).unwrap_or_default()),
+                    Some(c) => format!(
+                        "failed ({c}){}",
+                        r.failed_step.as_ref().map(|s| format!(" at \"{s}\"")).unwrap_or_default()
+                    ),
                     None => "interrupted".to_owned(),
                 };
-                text.push_str(&format!("{}  {}  {}  {} step(s) done\n", r.id, r.started, result, r.steps_done.len()));
+                text.push_str(&format!(
+                    "{}  {}  {}  {} step(s) done\n",
+                    r.id,
+                    r.started,
+                    result,
+                    r.steps_done.len()
+                ));
             }
             if text.is_empty() {
                 text = "no runs recorded in this tools dir\n".into();
@@ -902,7 +1088,12 @@ fn runs(id: Option<&str>, target: &TargetArgs) -> Result<u8, Failure> {
             let r = crate::journal::read_run(&tools, id).ok_or_else(|| Failure::usage(format!("no run `{id}` in {}", tools.display())))?;
             let mut text = String::new();
             for ev in &r.events {
-                text.push_str(&format!("{}  {:10}  {}\n", ev["ts"].as_str().unwrap_or(""), ev["event"].as_str().unwrap_or(""), ev["data"]));
+                text.push_str(&format!(
+                    "{}  {:10}  {}\n",
+                    ev["ts"].as_str().unwrap_or(""),
+                    ev["event"].as_str().unwrap_or(""),
+                    ev["data"]
+                ));
             }
             out(&text);
         }
@@ -972,6 +1163,41 @@ fn clean_signature(sig: &str) -> String {
 fn out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// The Rhai definition files of every registered module and the standard library:
+/// `(file name, text)`, deterministic (`.rhai/definitions/` is compared with them in a test).
+pub fn definitions() -> Vec<(String, String)> {
+    let mut engine = rhai::Engine::new();
+    engine.set_max_expr_depths(128, 64);
+    engine::register_modules(&mut engine);
+    // The shipped stdlib (`import "vantiq" as vantiq`): function definitions only, safe to evaluate.
+    for (name, src) in crate::shipped::STDLIB {
+        let module = engine
+            .compile(src)
+            .ok()
+            .and_then(|ast| rhai::Module::eval_ast_as_new(rhai::Scope::new(), &ast, &engine).ok());
+        if let Some(m) = module {
+            engine.register_static_module(*name, m.into());
+        }
+    }
+    // Script functions have no declared return type; Rhai writes `-> ;`, which editors reject.
+    engine
+        .definitions()
+        .iter_files()
+        .map(|(name, text)| (name, text.replace(") -> ;", ") -> ?;")))
+        .collect()
+}
+
+/// `vscript doc --definitions DIR`: one `.d.rhai` file per module, for editors.
+fn write_definitions(dir: &Path) -> Result<u8, Failure> {
+    let files = definitions();
+    std::fs::create_dir_all(dir).map_err(|e| Failure::failed(format!("cannot create {}: {e}", dir.display())))?;
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text).map_err(|e| Failure::failed(format!("cannot write {}: {e}", dir.join(name).display())))?;
+    }
+    eprintln!("vscript: wrote {} definition file(s) to {}", files.len(), dir.display());
+    Ok(EXIT_OK)
 }
 
 fn doc(name: Option<&str>) -> Result<u8, Failure> {

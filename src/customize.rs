@@ -81,7 +81,11 @@ pub fn customize(tools: &Path, name: &str) -> Result<PathBuf, CustomizeError> {
         std::fs::create_dir_all(p.parent().unwrap()).map_err(|e| io(p, e))?;
     }
     std::fs::write(&origin, text).map_err(|e| io(&origin, e))?;
-    let header = format!("{HEADER} {}/{name}.rhai vscript {} sha256:{h}\n", kind.dir(), env!("CARGO_PKG_VERSION"));
+    let header = format!(
+        "{HEADER} {}/{name}.rhai vscript {} sha256:{h}\n",
+        kind.dir(),
+        env!("CARGO_PKG_VERSION")
+    );
     std::fs::write(&dest, format!("{header}{text}")).map_err(|e| io(&dest, e))?;
     Ok(dest)
 }
@@ -109,10 +113,12 @@ impl Custom {
     /// The original the copy was made from (kept under `.vscript/origins/`).
     pub fn origin_text(&self, tools: &Path) -> Option<String> {
         let h = self.origin_hash.as_ref()?;
-        std::fs::read_to_string(origin_path(tools, self.kind, &self.name, h)).ok().or_else(|| {
-            // The origin is still the shipped version.
-            self.kind.shipped(&self.name).filter(|t| hash(t) == *h).map(str::to_owned)
-        })
+        std::fs::read_to_string(origin_path(tools, self.kind, &self.name, h))
+            .ok()
+            .or_else(|| {
+                // The origin is still the shipped version.
+                self.kind.shipped(&self.name).filter(|t| hash(t) == *h).map(str::to_owned)
+            })
     }
 }
 
@@ -120,17 +126,31 @@ impl Custom {
 pub fn customised(tools: &Path) -> Vec<Custom> {
     let mut out = Vec::new();
     for kind in [Kind::Script, Kind::Stdlib] {
-        let Ok(rd) = std::fs::read_dir(tools.join(kind.dir())) else { continue };
-        let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "rhai")).collect();
+        let Ok(rd) = std::fs::read_dir(tools.join(kind.dir())) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+            .collect();
         files.sort();
         for path in files {
             let Ok(text) = std::fs::read_to_string(&path) else { continue };
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             let (origin_hash, body) = match text.split_once('\n') {
-                Some((first, rest)) if first.starts_with(HEADER) => (first.rsplit_once("sha256:").map(|(_, h)| h.trim().to_owned()), rest.to_owned()),
+                Some((first, rest)) if first.starts_with(HEADER) => {
+                    (first.rsplit_once("sha256:").map(|(_, h)| h.trim().to_owned()), rest.to_owned())
+                }
                 _ => (None, text.clone()),
             };
-            out.push(Custom { kind, name, path, origin_hash, body });
+            out.push(Custom {
+                kind,
+                name,
+                path,
+                origin_hash,
+                body,
+            });
         }
     }
     out
@@ -141,7 +161,13 @@ pub fn unified(a: &str, b: &str, a_name: &str, b_name: &str) -> Option<String> {
     if a == b {
         return None;
     }
-    Some(similar::TextDiff::from_lines(a, b).unified_diff().context_radius(3).header(a_name, b_name).to_string())
+    Some(
+        similar::TextDiff::from_lines(a, b)
+            .unified_diff()
+            .context_radius(3)
+            .header(a_name, b_name)
+            .to_string(),
+    )
 }
 
 /// The text `vscript diff` prints for one customised file.
@@ -157,13 +183,20 @@ pub fn describe(tools: &Path, c: &Custom) -> String {
         out.push_str(&format!("{rel}: {note}\n"));
         return out;
     };
-    match unified(&origin, &c.body, &format!("shipped/{}/{}.rhai (origin)", c.kind.dir(), c.name), &rel) {
+    match unified(
+        &origin,
+        &c.body,
+        &format!("shipped/{}/{}.rhai (origin)", c.kind.dir(), c.name),
+        &rel,
+    ) {
         Some(d) => out.push_str(&format!("{rel}: customer changes against its origin:\n{d}")),
         None => out.push_str(&format!("{rel}: no changes against its origin\n")),
     }
     if c.stale() {
         let now = c.kind.shipped(&c.name).unwrap_or_default();
-        out.push_str(&format!("{rel}: UPSTREAM CHANGED since this copy was made — changes not taken yet:\n"));
+        out.push_str(&format!(
+            "{rel}: UPSTREAM CHANGED since this copy was made — changes not taken yet:\n"
+        ));
         out.push_str(&unified(&origin, now, "origin", &format!("shipped/{}/{}.rhai (now)", c.kind.dir(), c.name)).unwrap_or_default());
     } else if c.kind.shipped(&c.name).is_some() {
         out.push_str(&format!("{rel}: up to date with the shipped version\n"));

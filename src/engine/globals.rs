@@ -112,10 +112,18 @@ pub mod globals {
                 Ok(v)
             }
             Err(e) => {
-                h.journal_event(
-                    "step-end",
-                    serde_json::json!({ "title": title, "ok": false, "error": h.secrets.redact(&super::super::error_text(&e)) }),
-                );
+                let msg = h.secrets.redact(&super::super::error_text(&e));
+                h.journal_event("step-end", serde_json::json!({ "title": title, "ok": false, "error": msg }));
+                h.say("  ✗", "31", &format!("{title} failed: {msg}"));
+                // The procedure's failure handler runs here, inside the script's context
+                // (its imports and variables), once.
+                let handler = h.on_failure.lock().unwrap().take();
+                if let Some(fp) = handler {
+                    h.cancel.lock().unwrap().reset();
+                    if let Err(he) = fp.call_within_context::<Dynamic>(&ctx, ()) {
+                        h.warn(&format!("the failure handler itself failed: {}", super::super::error_text(&he)));
+                    }
+                }
                 Err(e)
             }
         }
@@ -263,29 +271,29 @@ pub mod globals {
         Ok(())
     }
 
-    /// What the newest successful run of a procedure remembered in this tools dir's journal
-    /// (`#{ run_id, started, ...remembered values }`), or `()` when there is none.
+    /// What the newest run of a procedure that changed something remembered in this tools
+    /// dir's journal (`#{ run_id, started, ok, ...remembered values }`), or `()`.
     /// Rollbacks use it to find what they restore.
     /// ```rhai
     /// let up = last_run("patch_upgrade");
     /// if up != () { print(up.tag_before); }
     /// ```
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(return_raw, name = "last_run")]
     pub fn last_run(ctx: NativeCallContext, script: &str) -> RhaiResultOf<Dynamic> {
-        let h = host(&ctx)?;
-        let Some(tools) = h.target.tools_dir.clone() else {
-            return Ok(Dynamic::UNIT);
-        };
-        match crate::journal::last_run(&tools, script, false) {
-            Some(r) => {
-                let mut m = r.remembered.clone();
-                m.insert("run_id".into(), r.id.clone().into());
-                m.insert("started".into(), r.started.clone().into());
-                m.insert("ok".into(), (r.exit_code == Some(0)).into());
-                rhai::serde::to_dynamic(serde_json::Value::Object(m))
-            }
-            None => Ok(Dynamic::UNIT),
-        }
+        find_run(&ctx, script, None)
+    }
+
+    /// The newest run of a procedure whose remembered values match `filter`
+    /// (`#{ phase: "pre" }`), whether or not it changed anything; or `()`.
+    #[rhai_fn(return_raw, name = "last_run")]
+    pub fn last_run_where(ctx: NativeCallContext, script: &str, filter: rhai::Map) -> RhaiResultOf<Dynamic> {
+        find_run(&ctx, script, Some(filter))
+    }
+
+    /// This run's id in the journal (for `--resume`), or `""` when there is no journal.
+    #[rhai_fn(return_raw)]
+    pub fn run_id(ctx: NativeCallContext) -> RhaiResultOf<String> {
+        Ok(host(&ctx)?.run_id.get().cloned().unwrap_or_default())
     }
 
     /// Whether this is a `--dry-run`.
@@ -304,6 +312,34 @@ pub mod globals {
     #[rhai_fn(return_raw, name = "fail")]
     pub fn fail_script(ctx: NativeCallContext, message: &str) -> RhaiResultOf<()> {
         Err(fail(&ctx, message))
+    }
+}
+
+fn find_run(ctx: &NativeCallContext, script: &str, filter: Option<rhai::Map>) -> RhaiResultOf<Dynamic> {
+    let h = host(ctx)?;
+    let Some(tools) = h.target.tools_dir.clone() else {
+        return Ok(Dynamic::UNIT);
+    };
+    let filter: Option<serde_json::Map<String, serde_json::Value>> = match filter {
+        Some(f) => Some(rhai::serde::from_dynamic(&Dynamic::from_map(f))?),
+        None => None,
+    };
+    let found = crate::journal::list_runs(&tools).into_iter().find(|r| {
+        r.script == script
+            && match &filter {
+                Some(f) => f.iter().all(|(k, v)| r.remembered.get(k) == Some(v)),
+                None => r.events.iter().any(|e| e["event"] == "effect" && e["data"]["result"] == "done"),
+            }
+    });
+    match found {
+        Some(r) => {
+            let mut m = r.remembered.clone();
+            m.insert("run_id".into(), r.id.clone().into());
+            m.insert("started".into(), r.started.clone().into());
+            m.insert("ok".into(), (r.exit_code == Some(0)).into());
+            rhai::serde::to_dynamic(serde_json::Value::Object(m))
+        }
+        None => Ok(Dynamic::UNIT),
     }
 }
 

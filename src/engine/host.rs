@@ -156,6 +156,8 @@ pub struct Host {
     pub(crate) k8s: OnceLock<crate::k8s::client::K8sClient>,
     /// Called when the run fails (`on_failure(|| ...)`): describes the state, names the rollback.
     pub on_failure: Mutex<Option<rhai::FnPtr>>,
+    /// This run's journal id, once the journal is open.
+    pub run_id: OnceLock<String>,
     /// Step titles completed in the run being resumed (`--resume`).
     pub completed_steps: Mutex<std::collections::BTreeSet<String>>,
 }
@@ -223,6 +225,7 @@ impl Host {
             k8s: OnceLock::new(),
             completed_steps: Mutex::new(Default::default()),
             on_failure: Mutex::new(None),
+            run_id: OnceLock::new(),
         }
     }
 

@@ -6,38 +6,51 @@ use rhai::{EvalAltResult, ParseError, Position};
 /// Finds the source text of a script or module by the name it was compiled under.
 pub type SourceLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// The innermost useful (source, position) of an error: skips the frames of `step`
-/// closures (`anon$…`) so the position is the failing call inside the step.
-fn locate(e: &EvalAltResult, source: Option<&str>, best: &mut (Option<String>, Position)) {
+/// The frames of an error, outermost first: `(source, position)` of each call on the way
+/// to the failure. Frames of `step` closures (`anon$…`) are skipped so that the position is
+/// the failing call inside the step.
+fn frames(e: &EvalAltResult, source: Option<&str>, out: &mut Vec<(Option<String>, Position)>) {
     match e {
         EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
             if !pos.is_none() && !name.starts_with("anon$") {
-                *best = (source.map(str::to_owned), *pos);
+                out.push((source.map(str::to_owned), *pos));
             }
             let src = if src.is_empty() { source } else { Some(src.as_str()) };
-            locate(inner, src, best);
+            frames(inner, src, out);
         }
         EvalAltResult::ErrorInModule(name, inner, pos) => {
             if !pos.is_none() {
-                *best = (source.map(str::to_owned), *pos);
+                out.push((source.map(str::to_owned), *pos));
             }
-            locate(inner, Some(name.as_str()), best);
+            frames(inner, Some(name.as_str()), out);
         }
         other => {
             let pos = other.position();
             if !pos.is_none() {
-                *best = (source.map(str::to_owned), pos);
+                out.push((source.map(str::to_owned), pos));
             }
         }
     }
 }
 
-/// `error: …` with a source excerpt.
+/// `error: …` with a source excerpt of the innermost frame, and the calls that led there.
 pub fn render_eval(e: &EvalAltResult, main_source: &str, lookup: SourceLookup) -> String {
-    let mut best = (Some(main_source.to_owned()), Position::NONE);
-    locate(e, Some(main_source), &mut best);
+    let mut fs = Vec::new();
+    frames(e, Some(main_source), &mut fs);
     let msg = super::error_text(e);
-    snippet(&msg, best.0.as_deref().unwrap_or(main_source), best.1, lookup)
+    let Some((src, pos)) = fs.pop() else {
+        return format!("error: {msg}");
+    };
+    let mut out = snippet(&msg, src.as_deref().unwrap_or(main_source), pos, lookup);
+    for (src, pos) in fs.iter().rev() {
+        if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
+            out.push_str(&format!(
+                "\n   = called from {}:{line}:{col}",
+                src.as_deref().unwrap_or(main_source)
+            ));
+        }
+    }
+    out
 }
 
 /// A parse error with its excerpt.

@@ -14,7 +14,13 @@ fn tmp_script(text: &str) -> (tempfile::TempDir, String) {
 fn check_accepts_every_shipped_script() {
     let out = vscript(&["check", "scripts/"], &project_dir());
     assert_eq!(out.code, 0, "{}", out.all());
-    for s in ["minor_upgrade", "license_renew", "ssl_renew", "influxdb_pv_resize", "maintenance_status"] {
+    for s in [
+        "minor_upgrade",
+        "license_renew",
+        "ssl_renew",
+        "influxdb_pv_resize",
+        "maintenance_status",
+    ] {
         assert!(out.stdout.contains(&format!("ok    scripts/{s}.rhai")), "{}", out.all());
     }
 }
@@ -58,7 +64,11 @@ fn bad_set_is_a_usage_error() {
 fn missing_tools_dir_is_a_usage_error() {
     let out = vscript(&["run", "mongo_backup", "--tools", "/nonexistent/tools"], &project_dir());
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("tools dir `/nonexistent/tools` does not exist"), "{}", out.all());
+    assert!(
+        out.stderr.contains("tools dir `/nonexistent/tools` does not exist"),
+        "{}",
+        out.all()
+    );
 }
 
 #[test]
@@ -79,10 +89,21 @@ fn unreachable_cluster_fails_with_a_clear_message() {
     )
     .unwrap();
     let (_s, p) = tmp_script("step(\"1. read\", || {\n    k8s::replicas(\"vantiq\");\n});\n");
-    let out = vscript(&["run", &p, "--kubeconfig", &kc.display().to_string(), "-n", "acme"], &project_dir());
+    let out = vscript(
+        &["run", &p, "--kubeconfig", &kc.display().to_string(), "-n", "acme"],
+        &project_dir(),
+    );
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("cannot reach the cluster") || out.stderr.contains("onnect"), "{}", out.all());
-    assert!(out.stderr.contains(&format!("{p}:2:")), "the error points at the call: {}", out.all());
+    assert!(
+        out.stderr.contains("cannot reach the cluster") || out.stderr.contains("onnect"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains(&format!("{p}:2:")),
+        "the error points at the call: {}",
+        out.all()
+    );
 }
 
 #[test]
@@ -90,7 +111,11 @@ fn missing_parameter_names_it_and_how_to_pass_it() {
     let (d, p) = tmp_script("let tag = param(\"tag\");\n");
     let out = vscript(&["run", &p, "--tools", &d.path().display().to_string()], &project_dir());
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("missing parameter `tag`: pass it with --set tag=VALUE"), "{}", out.all());
+    assert!(
+        out.stderr.contains("missing parameter `tag`: pass it with --set tag=VALUE"),
+        "{}",
+        out.all()
+    );
     assert!(out.stderr.contains(&format!("{p}:1:")), "{}", out.all());
 }
 
@@ -111,8 +136,20 @@ fn doc_lists_every_module_function() {
     let out = vscript(&["doc"], &project_dir());
     assert_eq!(out.code, 0, "{}", out.all());
     for f in [
-        "k8s::scale(", "k8s::wait_ready(", "k8s::follow_logs(", "k8s::create_job_from_cronjob(", "gradle::run(", "git::pull(",
-        "file::replace(", "yaml::set(", "props::set(", "cert::inspect(", "http::get(", "step(", "confirm(", "param(",
+        "k8s::scale(",
+        "k8s::wait_ready(",
+        "k8s::follow_logs(",
+        "k8s::create_job_from_cronjob(",
+        "gradle::run(",
+        "git::pull(",
+        "file::replace(",
+        "yaml::set(",
+        "props::set(",
+        "cert::inspect(",
+        "http::get(",
+        "step(",
+        "confirm(",
+        "param(",
     ] {
         assert!(out.stdout.contains(f), "`vscript doc` lacks {f}\n{}", out.stdout);
     }

@@ -45,7 +45,11 @@ pub fn vscript(args: &[&str], cwd: &Path) -> Output {
 
 pub fn vscript_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin());
-    cmd.args(args).current_dir(cwd).stdin(std::process::Stdio::null()).env("NO_COLOR", "1").env_remove("VSCRIPT_TOOLS");
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .env("NO_COLOR", "1")
+        .env_remove("VSCRIPT_TOOLS");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -73,7 +77,11 @@ impl Cluster {
     /// An installation with chosen seed options, or seeded from a tools dir copy.
     pub fn with(seed: SeedOptions, tools: Option<&Path>) -> Cluster {
         let dir = tempfile::Builder::new().prefix("vscript-it-").tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let mut opts = SimOptions::new(dir.path().join("sim"), vec![bin().into(), "sim".into(), "gradle".into()]);
         opts.speed = SPEED;
         opts.seed = seed;
@@ -120,11 +128,15 @@ impl Cluster {
     }
     /// `spec.replicas` of a StatefulSet in the Vantiq namespace.
     pub fn replicas(&self, sts: &str) -> Option<i64> {
-        self.get("StatefulSet", &self.ns(), sts).map(|s| s["spec"]["replicas"].as_i64().unwrap_or(1))
+        self.get("StatefulSet", &self.ns(), sts)
+            .map(|s| s["spec"]["replicas"].as_i64().unwrap_or(1))
     }
     pub fn image(&self, sts: &str) -> String {
         let s = self.get("StatefulSet", &self.ns(), sts).expect("sts");
-        s["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or("").to_owned()
+        s["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
     /// The simulated MongoDB's schema version.
     pub fn schema(&self) -> String {

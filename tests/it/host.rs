@@ -26,7 +26,10 @@ step("1. scale", || {
     );
     c.run(&p, &[]).ok();
     assert_eq!(c.replicas("vision-analytics"), Some(0));
-    let pods = c.store().list(vscript_sim::store::res("Pod"), Some(&c.ns()), Some("app=vision-analytics"), None).0;
+    let pods = c
+        .store()
+        .list(vscript_sim::store::res("Pod"), Some(&c.ns()), Some("app=vision-analytics"), None)
+        .0;
     assert!(pods.is_empty(), "pods left: {pods:?}");
 }
 
@@ -45,7 +48,11 @@ print(k8s::follow_logs("vantiq-0", "load-model", "COMPLETED", 30));
     assert!(out.stdout.contains("Complete"), "{}", out.all());
     assert!(out.stdout.contains("load-model: COMPLETED"), "{}", out.all());
     let job = c.get("Job", &c.ns(), "it-backup").expect("job created");
-    let complete = job["status"]["conditions"].as_array().unwrap().iter().any(|x| x["type"] == "Complete" && x["status"] == "True");
+    let complete = job["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["type"] == "Complete" && x["status"] == "True");
     assert!(complete, "{job}");
     assert_eq!(c.sim().world.db.lock().unwrap().snapshots.last().unwrap().job, "it-backup");
 }
@@ -58,7 +65,11 @@ fn a_wait_that_times_out_says_what_it_waited_for() {
     let out = c.run(&p, &[]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert!(out.stderr.contains("timed out after 2s while following the log of `acme/vantiq-0`"), "{}", out.all());
+    assert!(
+        out.stderr.contains("timed out after 2s while following the log of `acme/vantiq-0`"),
+        "{}",
+        out.all()
+    );
 }
 
 #[test]
@@ -80,8 +91,16 @@ fn dry_run_changes_neither_cluster_nor_tools_dir() {
     let out = c.run_with("minor_upgrade", &[("tag", "1.31.0")], &["--dry-run"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stderr.contains("would k8s.scale StatefulSet acme/vantiq"), "{}", out.all());
-    assert!(out.stderr.contains("would gradle.run ./gradlew -Pcluster=acme-prod deployVantiq"), "{}", out.all());
-    assert!(out.stderr.contains("+  tag: 1.31.0") || out.stderr.contains("1.31.0"), "the diff of deploy.yaml is shown: {}", out.all());
+    assert!(
+        out.stderr.contains("would gradle.run ./gradlew -Pcluster=acme-prod deployVantiq"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains("+  tag: 1.31.0") || out.stderr.contains("1.31.0"),
+        "the diff of deploy.yaml is shown: {}",
+        out.all()
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(cluster_objects(c.store()), before_objects, "the cluster changed under --dry-run");
     assert_eq!(tree(&c.tools()), before_files, "the tools dir changed under --dry-run");

@@ -5,7 +5,9 @@ use crate::harness::{Cluster, cluster_objects, project_dir, tree, vscript};
 use vscript_sim::SeedOptions;
 
 fn ready(c: &Cluster, sts: &str) -> i64 {
-    c.get("StatefulSet", &c.ns(), sts).map(|s| s["status"]["readyReplicas"].as_i64().unwrap_or(0)).unwrap_or(-1)
+    c.get("StatefulSet", &c.ns(), sts)
+        .map(|s| s["status"]["readyReplicas"].as_i64().unwrap_or(0))
+        .unwrap_or(-1)
 }
 
 fn write_faults(c: &Cluster, json: &str) {
@@ -33,24 +35,43 @@ fn minor_upgrade_migrates_with_one_pod_and_restores_replicas() {
     out.ok();
     assert!(c.image("vantiq").ends_with(":1.31.0"), "{}", c.image("vantiq"));
     assert_eq!(c.schema(), "1.31");
-    assert_eq!((c.replicas("vantiq"), c.replicas("metrics-collector"), c.replicas("vision-analytics")), (Some(3), Some(1), Some(2)));
+    assert_eq!(
+        (
+            c.replicas("vantiq"),
+            c.replicas("metrics-collector"),
+            c.replicas("vision-analytics")
+        ),
+        (Some(3), Some(1), Some(2))
+    );
     c.settle();
     assert_eq!(ready(&c, "vantiq"), 3);
     // The backup ran, completed, and was taken before the migration.
     let db = c.sim().world.db.lock().unwrap().clone();
-    let snap = db.snapshots.iter().find(|s| s.job.starts_with("mongobackup-")).expect("a backup snapshot");
+    let snap = db
+        .snapshots
+        .iter()
+        .rev()
+        .find(|s| s.job.starts_with("mongobackup-"))
+        .expect("a backup snapshot");
     assert_eq!(snap.mongo.schema, "1.30");
     // Files: only the addressed value changed.
     assert_only_change(&yaml_before, &c.read("targetCluster/deploy.yaml"), "tag: 1.30.10", "tag: 1.31.0");
     assert!(c.read("targetCluster/cluster.properties").contains("vantiq_system_release=3.11.0"));
     // Report and journal.
     assert!(out.stdout.contains("==== Vantiq minor upgrade ===="), "{}", out.all());
-    assert!(out.stdout.contains("version after") && out.stdout.contains("1.31.0"), "{}", out.all());
+    assert!(
+        out.stdout.contains("version after") && out.stdout.contains("1.31.0"),
+        "{}",
+        out.all()
+    );
     assert!(out.stdout.contains(&snap.job), "the report names the backup job: {}", out.all());
     let runs = journal_files(&c);
     assert_eq!(runs.len(), 1, "{runs:?}");
     let journal = std::fs::read_to_string(c.tools().join(".vscript/runs").join(&runs[0])).unwrap();
-    assert!(journal.contains("\"8. Deploy the new version and hold Vantiq at one pod\""), "{journal}");
+    assert!(
+        journal.contains("\"8. Deploy the new version and hold Vantiq at one pod\""),
+        "{journal}"
+    );
     assert!(journal.contains("\"backup_job\""), "{journal}");
     c.assert_no_violation();
 }
@@ -65,21 +86,41 @@ fn minor_upgrade_then_rollback_restores_version_and_data() {
     assert!(c.image("vantiq").ends_with(":1.30.10"), "{}", c.image("vantiq"));
     assert_eq!(c.schema(), "1.30", "MongoDB restored from the backup");
     assert!(c.read("targetCluster/deploy.yaml").contains("tag: 1.30.10"));
-    assert_eq!((c.replicas("vantiq"), c.replicas("metrics-collector"), c.replicas("vision-analytics")), (Some(3), Some(1), Some(2)));
+    assert_eq!(
+        (
+            c.replicas("vantiq"),
+            c.replicas("metrics-collector"),
+            c.replicas("vision-analytics")
+        ),
+        (Some(3), Some(1), Some(2))
+    );
     let jobs = c.store().list(vscript_sim::store::res("Job"), Some(&c.ns()), None, None).0;
     let names: Vec<&str> = jobs.iter().map(|j| j["metadata"]["name"].as_str().unwrap()).collect();
     assert!(names.iter().any(|n| n.starts_with("mongorestore-")), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("userdbrestore-")), "userdb is enabled: {names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("userdbrestore-")),
+        "userdb is enabled: {names:?}"
+    );
     c.assert_no_violation();
 }
 
 #[test]
 fn minor_upgrade_skips_absent_optional_components() {
-    let seed = SeedOptions { metrics_collector: false, vision_analytics: false, userdb: false, ..SeedOptions::default() };
+    let seed = SeedOptions {
+        metrics_collector: false,
+        vision_analytics: false,
+        userdb: false,
+        ..SeedOptions::default()
+    };
     let c = Cluster::with(seed, None);
     let out = c.run("minor_upgrade", &[("tag", "1.31.0")]);
     out.ok();
-    assert!(out.stderr.contains("metrics-collector is not configured in this installation: skipped"), "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("metrics-collector is not configured in this installation: skipped"),
+        "{}",
+        out.all()
+    );
     assert!(c.get("StatefulSet", &c.ns(), "metrics-collector").is_none());
     assert_eq!(c.replicas("vantiq"), Some(3));
     assert_eq!(c.schema(), "1.31");
@@ -97,7 +138,11 @@ fn minor_upgrade_stops_when_the_backup_fails() {
     let out = c.run("minor_upgrade", &[("tag", "1.31.0")]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("failed"), "{}", out.all());
-    assert!(out.stderr.contains("vscript run minor_upgrade_rollback"), "the failure names the rollback: {}", out.all());
+    assert!(
+        out.stderr.contains("vscript run minor_upgrade_rollback"),
+        "the failure names the rollback: {}",
+        out.all()
+    );
     // Nothing was deployed: old image, old schema, no migration.
     assert!(c.image("vantiq").ends_with(":1.30.10"));
     assert_eq!(c.schema(), "1.30");
@@ -115,7 +160,11 @@ fn minor_upgrade_stops_on_a_failed_migration_and_points_to_the_rollback() {
     assert!(out.stderr.contains("reports a failure: load-model: FAILED"), "{}", out.all());
     assert!(out.stderr.contains("scripts/minor_upgrade.rhai"), "{}", out.all());
     assert!(out.stderr.contains("vscript run minor_upgrade_rollback"), "{}", out.all());
-    assert_eq!(c.replicas("metrics-collector"), Some(0), "components stay stopped after a failed migration");
+    assert_eq!(
+        c.replicas("metrics-collector"),
+        Some(0),
+        "components stay stopped after a failed migration"
+    );
     // The rollback brings the installation back.
     write_faults(&c, "{}");
     c.run("minor_upgrade_rollback", &[]).ok();
@@ -129,14 +178,19 @@ fn minor_upgrade_stops_on_a_failed_migration_and_points_to_the_rollback() {
 fn a_minor_upgrade_that_skips_scaling_to_one_is_caught_by_the_simulator() {
     let c = Cluster::start();
     let text = std::fs::read_to_string(project_dir().join("scripts/minor_upgrade.rhai")).unwrap();
-    let wrong = text.replace("    k8s::scale(\"vantiq\", 1);\n", "").replace("if k8s::replicas(\"vantiq\") != 1", "if false");
+    let wrong = text
+        .replace("    k8s::scale(\"vantiq\", 1);\n", "")
+        .replace("if k8s::replicas(\"vantiq\") != 1", "if false");
     assert_ne!(wrong, text, "the deliberate mistake was applied");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("minor_upgrade_wrong.rhai");
     std::fs::write(&p, wrong).unwrap();
     let _ = c.run(&p.display().to_string(), &[("tag", "1.31.0")]);
     let v = c.violations();
-    assert!(v.iter().any(|x| x.rule == "concurrent-migration"), "expected a concurrent-migration violation, got {v:#?}");
+    assert!(
+        v.iter().any(|x| x.rule == "concurrent-migration"),
+        "expected a concurrent-migration violation, got {v:#?}"
+    );
     let out = vscript(&["sim", "check", "--dir", &c.sim().dir.display().to_string()], &project_dir());
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stdout.contains("concurrent-migration"), "{}", out.all());
@@ -178,12 +232,22 @@ fn license_renew_installs_backs_up_restarts_and_rollback_restores() {
         .iter()
         .map(|p| p["metadata"]["uid"].as_str().unwrap().to_owned())
         .collect();
-    let out = c.run("license_renew", &[("public_pem", &c.incoming("public.pem")), ("license_key", &c.incoming("license.key"))]);
+    let out = c.run(
+        "license_renew",
+        &[
+            ("public_pem", &c.incoming("public.pem")),
+            ("license_key", &c.incoming("license.key")),
+        ],
+    );
     out.ok();
     let new_key = std::fs::read_to_string(c.incoming("license.key")).unwrap();
     assert_eq!(c.read("targetCluster/deploy/sensitive/license.key"), new_key);
     let today = chrono::Local::now().format("%Y%m%d").to_string();
-    assert_eq!(c.read(&format!("targetCluster/deploy/sensitive/license.key.{today}")), old_key, "dated backup of the old file");
+    assert_eq!(
+        c.read(&format!("targetCluster/deploy/sensitive/license.key.{today}")),
+        old_key,
+        "dated backup of the old file"
+    );
     assert_ne!(license_secret(&c), old_secret, "the secret holds the new license");
     c.settle();
     let pods_after: Vec<String> = c
@@ -194,7 +258,10 @@ fn license_renew_installs_backs_up_restarts_and_rollback_restores() {
         .map(|p| p["metadata"]["uid"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(pods_after.len(), 3);
-    assert!(pods_after.iter().all(|u| !pods_before.contains(u)), "every vantiq pod was restarted");
+    assert!(
+        pods_after.iter().all(|u| !pods_before.contains(u)),
+        "every vantiq pod was restarted"
+    );
     assert!(out.stdout.contains("==== Vantiq license renewal ===="), "{}", out.all());
     c.run("license_renew_rollback", &[]).ok();
     assert_eq!(c.read("targetCluster/deploy/sensitive/license.key"), old_key);
@@ -212,10 +279,20 @@ fn ssl_renew_serves_the_new_certificate_and_rollback_restores_it() {
     let c = Cluster::start();
     let old = served_fingerprint(&c);
     let old_chain = c.read("targetCluster/deploy/sensitive/fullchain.crt");
-    let out = c.run("ssl_renew", &[("fullchain", &c.incoming("fullchain.crt")), ("private_key", &c.incoming("private.key"))]);
+    let out = c.run(
+        "ssl_renew",
+        &[
+            ("fullchain", &c.incoming("fullchain.crt")),
+            ("private_key", &c.incoming("private.key")),
+        ],
+    );
     out.ok();
     assert_ne!(served_fingerprint(&c), old);
-    assert!(out.stderr.contains("served certificate:"), "verified against the HTTPS endpoint: {}", out.all());
+    assert!(
+        out.stderr.contains("served certificate:"),
+        "verified against the HTTPS endpoint: {}",
+        out.all()
+    );
     let today = chrono::Local::now().format("%Y%m%d").to_string();
     assert_eq!(c.read(&format!("targetCluster/deploy/sensitive/fullchain.crt.{today}")), old_chain);
     c.run("ssl_renew_rollback", &[]).ok();
@@ -232,9 +309,17 @@ fn ssl_renew_refuses_bad_certificates_and_changes_nothing() {
     let host = c.sim().info.vantiq_host.clone();
     let ca = pki::Ca::generate().unwrap();
     let now = chrono::Utc::now();
-    let good = ca.issue(&host, now - chrono::Duration::days(1), now + chrono::Duration::days(400)).unwrap();
+    let good = ca
+        .issue(&host, now - chrono::Duration::days(1), now + chrono::Duration::days(400))
+        .unwrap();
     let expired = pki::expired_chain(&ca, &host, 3).unwrap();
-    let other_host = ca.issue("other.example.com", now - chrono::Duration::days(1), now + chrono::Duration::days(400)).unwrap();
+    let other_host = ca
+        .issue(
+            "other.example.com",
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(400),
+        )
+        .unwrap();
     let d = tempfile::tempdir().unwrap();
     let w = |name: &str, text: &str| {
         let p = d.path().join(name);
@@ -242,10 +327,30 @@ fn ssl_renew_refuses_bad_certificates_and_changes_nothing() {
         p.display().to_string()
     };
     let cases = [
-        ("missing intermediate", w("leaf.crt", &good.leaf_only_pem()), w("good.key", &good.key_pem), "intermediate"),
-        ("wrong key", w("good.crt", &good.fullchain_pem()), w("other.key", &pki::unrelated_key_pem().unwrap()), "does not match"),
-        ("expired", w("expired.crt", &expired.fullchain_pem()), w("expired.key", &expired.key_pem), "expired"),
-        ("other host", w("other.crt", &other_host.fullchain_pem()), w("otherhost.key", &other_host.key_pem), &host),
+        (
+            "missing intermediate",
+            w("leaf.crt", &good.leaf_only_pem()),
+            w("good.key", &good.key_pem),
+            "intermediate",
+        ),
+        (
+            "wrong key",
+            w("good.crt", &good.fullchain_pem()),
+            w("other.key", &pki::unrelated_key_pem().unwrap()),
+            "does not match",
+        ),
+        (
+            "expired",
+            w("expired.crt", &expired.fullchain_pem()),
+            w("expired.key", &expired.key_pem),
+            "expired",
+        ),
+        (
+            "other host",
+            w("other.crt", &other_host.fullchain_pem()),
+            w("otherhost.key", &other_host.key_pem),
+            &host,
+        ),
     ];
     let files = tree(&c.tools());
     let objects = cluster_objects(c.store());
@@ -253,7 +358,11 @@ fn ssl_renew_refuses_bad_certificates_and_changes_nothing() {
         let out = c.run("ssl_renew", &[("fullchain", &chain), ("private_key", &key)]);
         assert_eq!(out.code, 1, "{what}: {}", out.all());
         assert!(out.stderr.contains(expect), "{what}: expected `{expect}` in\n{}", out.all());
-        assert!(out.stderr.contains("0. Check the new certificate and key"), "{what}: refused in the check step: {}", out.all());
+        assert!(
+            out.stderr.contains("0. Check the new certificate and key"),
+            "{what}: refused in the check step: {}",
+            out.all()
+        );
     }
     let mut after = tree(&c.tools());
     after.retain(|k, _| !k.starts_with(".vscript/runs"));
@@ -276,7 +385,10 @@ fn influxdb_pv_resize_expands_the_volume_and_redeploys() {
     let pv = c.get("PersistentVolume", "", pvc["spec"]["volumeName"].as_str().unwrap()).unwrap();
     assert_eq!(pv["spec"]["capacity"]["storage"], "55Gi");
     let sts = c.get("StatefulSet", "shared", "influxdb").expect("influxdb recreated");
-    assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "55Gi");
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "55Gi"
+    );
     assert_only_change(&yaml_before, &c.read("targetCluster/deploy.yaml"), "size: 50Gi", "size: 55Gi");
     c.assert_no_violation();
 }
@@ -301,7 +413,12 @@ fn k8s_upgrade_check_passes_before_and_after() {
     assert!(out.stdout.contains("problems") && out.stdout.contains("none"), "{}", out.all());
     c.run("k8s_upgrade_check", &[("phase", "post")]).ok();
     // A StatefulSet that lost replicas across the "upgrade" is reported.
-    c.run_with(&write_tmp("k8s::scale(\"vision-analytics\", 1); k8s::wait_ready(\"vision-analytics\", 60);"), &[], &["--yes"]).ok();
+    c.run_with(
+        &write_tmp("k8s::scale(\"vision-analytics\", 1); k8s::wait_ready(\"vision-analytics\", 60);"),
+        &[],
+        &["--yes"],
+    )
+    .ok();
     let out = c.run("k8s_upgrade_check", &[("phase", "post")]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stdout.contains("vision-analytics"), "{}", out.all());
@@ -331,11 +448,17 @@ fn maintenance_status_reports_expiries_against_lead_times() {
 #[test]
 fn service_principal_check_flags_a_near_expiry() {
     let c = Cluster::start();
-    let soon = (chrono::Utc::now() + chrono::Duration::days(3)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let soon = (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let out = c.run("service_principal_check", &[("expiry", &soon)]);
     out.ok();
     assert!(out.stdout.contains("DUE"), "{}", out.all());
-    assert!(out.stdout.contains("az aks update-credentials"), "the manual procedure is printed: {}", out.all());
+    assert!(
+        out.stdout.contains("az aks update-credentials"),
+        "the manual procedure is printed: {}",
+        out.all()
+    );
 }
 
 #[test]
@@ -343,7 +466,11 @@ fn rehearse_runs_a_procedure_on_the_embedded_simulator() {
     let out = vscript(&["run", "license_renew", "--rehearse", "--yes", "--speed", "150"], &project_dir());
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stderr.contains("rehearsal: starting a simulated cluster"), "{}", out.all());
-    assert!(out.stderr.contains("the simulator recorded no invariant violation"), "{}", out.all());
+    assert!(
+        out.stderr.contains("the simulator recorded no invariant violation"),
+        "{}",
+        out.all()
+    );
     assert!(out.stdout.contains("==== Vantiq license renewal ===="), "{}", out.all());
 }
 
@@ -353,10 +480,24 @@ fn rehearse_copies_a_tools_dir_and_never_touches_it() {
     let original = c.tools();
     let before = tree(&original);
     let out = vscript(
-        &["run", "patch_upgrade", "--rehearse", "--tools", &original.display().to_string(), "--yes", "--set", "tag=1.30.11", "--speed", "150"],
+        &[
+            "run",
+            "patch_upgrade",
+            "--rehearse",
+            "--tools",
+            &original.display().to_string(),
+            "--yes",
+            "--set",
+            "tag=1.30.11",
+            "--speed",
+            "150",
+        ],
         &project_dir(),
     );
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(tree(&original), before, "the customer's tools dir was modified by a rehearsal");
-    assert!(c.image("vantiq").ends_with(":1.30.10"), "the real (here: first) cluster was not touched");
+    assert!(
+        c.image("vantiq").ends_with(":1.30.10"),
+        "the real (here: first) cluster was not touched"
+    );
 }

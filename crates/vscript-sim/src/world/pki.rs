@@ -213,6 +213,16 @@ pub fn chain_complete(pem: &str, root_subjects: &[String]) -> bool {
     linked && (last.issuer == last.subject || root_subjects.contains(&last.issuer))
 }
 
+/// Whether the last certificate of a chain was signed by the CA certificate `ca_pem`
+/// (so that clients trusting that CA accept the chain).
+pub fn issued_by(chain_pem: &str, ca_pem: &str) -> bool {
+    let (Some(last), Some(ca)) = (pem_certs(chain_pem).pop(), pem_certs(ca_pem).pop()) else { return false };
+    let (Ok((_, last)), Ok((_, ca))) = (x509_parser::parse_x509_certificate(&last), x509_parser::parse_x509_certificate(&ca)) else {
+        return false;
+    };
+    last.verify_signature(Some(ca.public_key())).is_ok()
+}
+
 /// Lower-case hex.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

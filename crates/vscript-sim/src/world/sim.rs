@@ -115,10 +115,12 @@ fn tools_sensitive(target: &Path, ca: &pki::Ca, o: &SeedOptions) -> Result<tools
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
     let now = Utc::now();
     let (fullchain, key) = match (read("fullchain.crt"), read("private.key")) {
-        (Some(c), Some(k)) if pki::key_matches(&c, &k) => (c, k),
+        // A chain from another CA (a customer's real one, or another simulator's) would not
+        // verify against this simulator's ca.crt: the copy gets a simulated one instead.
+        (Some(c), Some(k)) if pki::key_matches(&c, &k) && pki::issued_by(&c, &ca.cert_pem) => (c, k),
         _ => {
             eprintln!(
-                "vscript sim: warning: {} has no usable fullchain.crt/private.key pair; the copy gets a simulated certificate",
+                "vscript sim: warning: {} has no fullchain.crt/private.key pair issued by the simulator's CA; the copy gets a simulated certificate",
                 dir.display()
             );
             let ch = ca.issue(&o.vantiq_host, now - chrono::Duration::days(300), now + chrono::Duration::days(60))?;

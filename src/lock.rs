@@ -1,0 +1,162 @@
+//! The maintenance lock: a Kubernetes Lease (`vscript-maintenance` in the Vantiq
+//! namespace) held for the whole run, renewed while it runs, expiring when its holder
+//! dies, so that two operators never run maintenance on one cluster at once.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::k8s::client::{K8sClient, K8sError};
+
+/// The Lease's name.
+pub const LEASE: &str = "vscript-maintenance";
+/// How long a lease stays valid without renewal.
+pub const DURATION_SECS: i64 = 60;
+/// How often a held lease is renewed.
+pub const RENEW_EVERY: Duration = Duration::from_secs(15);
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another maintenance run holds the lock on namespace `{ns}`: {holder} (since {since}, last renewed {renewed}); \
+         it expires at {expires} if that run has died — or, if you are sure it is gone, re-run with --force-unlock"
+    )]
+    Held {
+        ns: String,
+        holder: String,
+        since: String,
+        renewed: String,
+        expires: String,
+    },
+    #[error(transparent)]
+    K8s(#[from] K8sError),
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn micro(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Who this process is, as written into the Lease.
+pub fn identity(run_id: &str) -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host} pid {} run {run_id}", std::process::id())
+}
+
+fn expired(lease: &Value) -> bool {
+    let spec = &lease["spec"];
+    let renewed = spec["renewTime"]
+        .as_str()
+        .or(spec["acquireTime"].as_str())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let dur = spec["leaseDurationSeconds"].as_i64().unwrap_or(DURATION_SECS);
+    match renewed {
+        Some(t) => t.with_timezone(&chrono::Utc) + chrono::Duration::seconds(dur) < now(),
+        None => true,
+    }
+}
+
+/// Takes the lock, or fails with who holds it. With `force`, an existing lease is removed first.
+pub async fn acquire(c: &K8sClient, ns: &str, holder: &str, force: bool) -> Result<(), LockError> {
+    let kind = K8sClient::kind("Lease")?;
+    let t = micro(now());
+    let fresh = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": { "name": LEASE, "namespace": ns, "labels": { "app.kubernetes.io/managed-by": "vscript" } },
+        "spec": { "holderIdentity": holder, "leaseDurationSeconds": DURATION_SECS, "acquireTime": t, "renewTime": t },
+    });
+    if let Some(cur) = c.get(&kind, ns, LEASE).await? {
+        if force || expired(&cur) {
+            // Take over with optimistic concurrency: a competing taker gets a conflict.
+            let patch = json!({
+                "metadata": { "resourceVersion": cur["metadata"]["resourceVersion"] },
+                "spec": { "holderIdentity": holder, "leaseDurationSeconds": DURATION_SECS, "acquireTime": t, "renewTime": t },
+            });
+            return c
+                .patch(&kind, ns, LEASE, &patch, false)
+                .await
+                .map(|_| ())
+                .map_err(|e| held_or(e, ns, &cur));
+        }
+        return Err(held(ns, &cur));
+    }
+    match c.create(&kind, ns, fresh, false).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // Lost a race: report whoever won.
+            match c.get(&kind, ns, LEASE).await? {
+                Some(cur) => Err(held(ns, &cur)),
+                None => Err(e.into()),
+            }
+        }
+    }
+}
+
+fn held(ns: &str, cur: &Value) -> LockError {
+    let spec = &cur["spec"];
+    let renewed = spec["renewTime"].as_str().unwrap_or("?").to_owned();
+    let expires = chrono::DateTime::parse_from_rfc3339(&renewed)
+        .map(|t| {
+            micro(t.with_timezone(&chrono::Utc) + chrono::Duration::seconds(spec["leaseDurationSeconds"].as_i64().unwrap_or(DURATION_SECS)))
+        })
+        .unwrap_or_else(|_| "?".into());
+    LockError::Held {
+        ns: ns.to_owned(),
+        holder: spec["holderIdentity"].as_str().unwrap_or("?").to_owned(),
+        since: spec["acquireTime"].as_str().unwrap_or("?").to_owned(),
+        renewed,
+        expires,
+    }
+}
+
+fn held_or(e: K8sError, ns: &str, cur: &Value) -> LockError {
+    match &e {
+        K8sError::Api { reason, .. } if reason.contains("Conflict") => held(ns, cur),
+        _ => e.into(),
+    }
+}
+
+/// Renews the lease (only while we still hold it).
+pub async fn renew(c: &K8sClient, ns: &str, holder: &str) -> Result<(), K8sError> {
+    let kind = K8sClient::kind("Lease")?;
+    if let Some(cur) = c.get(&kind, ns, LEASE).await? {
+        if cur["spec"]["holderIdentity"] == holder {
+            c.patch(&kind, ns, LEASE, &json!({ "spec": { "renewTime": micro(now()) } }), false)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Releases the lease if we hold it.
+pub async fn release(c: &K8sClient, ns: &str, holder: &str) -> Result<(), K8sError> {
+    let kind = K8sClient::kind("Lease")?;
+    if let Some(cur) = c.get(&kind, ns, LEASE).await? {
+        if cur["spec"]["holderIdentity"] == holder {
+            c.delete(&kind, ns, LEASE, None, false).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_expires_after_its_duration() {
+        let fresh = json!({"spec": {"renewTime": micro(now()), "leaseDurationSeconds": 60}});
+        assert!(!expired(&fresh));
+        let old = json!({"spec": {"renewTime": micro(now() - chrono::Duration::seconds(61)), "leaseDurationSeconds": 60}});
+        assert!(expired(&old));
+    }
+}
