@@ -504,6 +504,7 @@ impl<'s> Repl<'s> {
         }
         let names: Vec<String> = fns
             .iter_functions()
+            .filter(|f| !f.name.starts_with("anon$"))
             .map(|f| format!("{}({})", f.name, f.params.join(", ")))
             .collect();
         self.ast.combine(fns);
