@@ -1185,8 +1185,27 @@ pub fn definitions() -> Vec<(String, String)> {
     engine
         .definitions()
         .iter_files()
-        .map(|(name, text)| (name, text.replace(") -> ;", ") -> ?;")))
+        .map(|(name, text)| (name, tidy_definitions(&text.replace(") -> ;", ") -> ?;"))))
         .collect()
+}
+
+/// Drops the closures of script modules (`fn anon$<hash>`): not callable, and their names change between builds.
+fn tidy_definitions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut skip_blank = false;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("fn anon$") {
+            skip_blank = true;
+            continue;
+        }
+        if skip_blank && line.trim().is_empty() {
+            skip_blank = false;
+            continue;
+        }
+        skip_blank = false;
+        out.push_str(line);
+    }
+    out
 }
 
 /// `vscript doc --definitions DIR`: one `.d.rhai` file per module, for editors.

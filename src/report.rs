@@ -86,28 +86,34 @@ pub fn result_of(exit_code: u8) -> &'static str {
 
 /// The steps of a run, collected from the host's `step-start`/`step-end` events.
 #[derive(Debug, Clone, Default)]
-pub struct StepLog(Arc<Mutex<Vec<Value>>>);
+pub struct StepLog(Arc<Mutex<(Vec<Value>, Vec<(String, std::time::Instant)>)>>);
 
 impl StepLog {
     /// Takes one host event; only step events are kept.
     pub fn event(&self, kind: &str, data: &Value) {
-        if kind != "step-end" {
-            return;
+        let title = data["title"].as_str().unwrap_or("");
+        let mut log = self.0.lock().unwrap();
+        match kind {
+            "step-start" => log.1.push((title.to_owned(), std::time::Instant::now())),
+            "step-end" => {
+                // A failed step's event has no duration: take it from its start.
+                let started = log.1.iter().rposition(|(t, _)| t == title).map(|i| log.1.remove(i).1);
+                let ms = data["ms"]
+                    .as_u64()
+                    .or_else(|| started.map(|s| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)));
+                let mut step = json!({ "title": title, "ok": data["ok"] == true, "duration_ms": ms });
+                if let Some(e) = data["error"].as_str() {
+                    step["error"] = Value::String(e.to_owned());
+                }
+                log.0.push(step);
+            }
+            _ => {}
         }
-        let mut step = json!({
-            "title": data["title"].as_str().unwrap_or(""),
-            "ok": data["ok"] == true,
-            "duration_ms": data["ms"].as_u64(),
-        });
-        if let Some(e) = data["error"].as_str() {
-            step["error"] = Value::String(e.to_owned());
-        }
-        self.0.lock().unwrap().push(step);
     }
 
     /// The steps so far, in the order they ended.
     pub fn list(&self) -> Vec<Value> {
-        self.0.lock().unwrap().clone()
+        self.0.lock().unwrap().0.clone()
     }
 }
 

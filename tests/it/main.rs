@@ -3,6 +3,8 @@
 mod harness;
 
 mod cli;
+mod fleet;
 mod host;
 mod repl;
+mod reports;
 mod runbooks;

@@ -84,6 +84,11 @@ pub static RESOURCES: &[Resource] = &[
     res!("batch", "v1", "CronJob", "cronjobs", "cronjob", true, ["cj"], ["status"]),
     res!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false, ["sc"], []),
     res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, [], []),
+    res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, ["sa"], []),
+    res!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, [], []),
+    res!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true, [], []),
+    res!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", false, [], []),
+    res!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", false, [], []),
 ];
 
 /// Looks a resource up by kind (`StatefulSet`); panics on an unknown kind, which is a
