@@ -606,16 +606,30 @@ impl Session {
     }
 }
 
-/// Trips the host's cancel token on Ctrl-C; a second Ctrl-C exits at once.
+/// Trips the host's cancel token on Ctrl-C or SIGTERM (the running step stops, the journal
+/// says where, the lock is released); a second signal exits at once.
 pub fn install_ctrl_c(rt: &tokio::runtime::Runtime, host: Arc<Host>) {
     rt.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nvscript: interrupted — stopping the running step (Ctrl-C again to exit now)");
-            host.cancel().trip();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(EXIT_ABORTED as i32);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        for round in 0..2 {
+            match term.as_mut() {
+                Some(t) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = t.recv() => {}
+                    }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            if round == 0 {
+                eprintln!("\nvscript: interrupted — stopping the running step (interrupt again to exit now)");
+                host.interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                host.cancel().trip();
             }
         }
+        std::process::exit(EXIT_ABORTED as i32);
     });
 }
 
@@ -675,7 +689,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     // The maintenance lock, for runs that act on the cluster.
     let lock = if needs_lock(&script, host.dry_run) {
         let id = journal.as_ref().map(|j| j.id.clone()).unwrap_or_else(|| "-".into());
-        Some(take_lock(&host, rt, &crate::lock::identity(&id), args.force_unlock)?)
+        Some(take_lock(&host, rt, &crate::lock::identity(&id), args.force_unlock, resumed.as_ref().map(|r| r.id.as_str()))?)
     } else {
         None
     };
@@ -687,6 +701,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         );
     }
     if let Some(j) = &journal {
+        let _ = host.run_id.set(j.id.clone());
         eprintln!("vscript: run {} (journal {})", j.id, host.show_path(&j.path));
         let params: serde_json::Map<String, serde_json::Value> = host
             .params
@@ -818,6 +833,7 @@ fn take_lock(
     rt: &tokio::runtime::Runtime,
     holder: &str,
     force: bool,
+    resumed: Option<&str>,
 ) -> Result<(String, tokio::task::JoinHandle<()>), Failure> {
     let c = host
         .k8s_client()
@@ -840,7 +856,7 @@ fn take_lock(
             });
         }
     }
-    match rt.block_on(crate::lock::acquire(&c, &ns, holder, force)) {
+    match rt.block_on(crate::lock::acquire(&c, &ns, holder, force, resumed)) {
         Ok(()) => {}
         Err(e @ crate::lock::LockError::Held { .. }) => {
             return Err(Failure {
@@ -848,7 +864,9 @@ fn take_lock(
                 message: format!("refusing to run: {e}"),
             });
         }
-        Err(e) => return Err(Failure::failed(format!("cannot take the maintenance lock: {e}"))),
+        Err(e) => {
+            return Err(Failure::failed(format!("cannot take the maintenance lock on {} (context `{}`): {e}", c.server, c.context)));
+        }
     }
     eprintln!("vscript: holding the maintenance lock (Lease {}/{})", ns, crate::lock::LEASE);
     let (c2, ns2, h2) = (c.clone(), ns.clone(), holder.to_owned());
@@ -867,12 +885,12 @@ fn exit_code_of(e: &rhai::EvalAltResult, host: &Host) -> u8 {
     match e {
         E::ErrorRuntime(v, _) => match v.clone().try_cast::<engine::globals::Abort>() {
             Some(a) => a.code,
-            None if host.cancel().is_tripped() => EXIT_ABORTED,
+            None if host.cancel().is_tripped() || host.interrupted.load(std::sync::atomic::Ordering::SeqCst) => EXIT_ABORTED,
             None => EXIT_FAILED,
         },
         E::ErrorTerminated(..) => EXIT_ABORTED,
         E::ErrorInFunctionCall(_, _, inner, _) | E::ErrorInModule(_, inner, _) => exit_code_of(inner, host),
-        _ if host.cancel().is_tripped() => EXIT_ABORTED,
+        _ if host.cancel().is_tripped() || host.interrupted.load(std::sync::atomic::Ordering::SeqCst) => EXIT_ABORTED,
         _ => EXIT_FAILED,
     }
 }

@@ -65,8 +65,24 @@ fn expired(lease: &Value) -> bool {
     }
 }
 
-/// Takes the lock, or fails with who holds it. With `force`, an existing lease is removed first.
-pub async fn acquire(c: &K8sClient, ns: &str, holder: &str, force: bool) -> Result<(), LockError> {
+/// Whether a lease was held by the run being resumed, whose process is gone (killed, or
+/// on this machine and no longer running): its resumption may take the lock over.
+fn held_by_dead_run(lease: &Value, resumed: Option<&str>) -> bool {
+    let Some(id) = resumed else { return false };
+    let holder = lease["spec"]["holderIdentity"].as_str().unwrap_or("");
+    if !holder.ends_with(&format!(" run {id}")) {
+        return false;
+    }
+    let mine = identity("");
+    let host_of = |h: &str| h.split(' ').next().unwrap_or("").to_owned();
+    let pid = holder.split(" pid ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("");
+    // On another machine we cannot tell: only an expired lease (or --force-unlock) frees it.
+    host_of(holder) == host_of(&mine) && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Takes the lock, or fails with who holds it. With `force`, an existing lease is removed
+/// first; `resumed` names the run being resumed, whose dead process's lease may be taken over.
+pub async fn acquire(c: &K8sClient, ns: &str, holder: &str, force: bool, resumed: Option<&str>) -> Result<(), LockError> {
     let kind = K8sClient::kind("Lease")?;
     let t = micro(now());
     let fresh = json!({
@@ -75,7 +91,7 @@ pub async fn acquire(c: &K8sClient, ns: &str, holder: &str, force: bool) -> Resu
         "spec": { "holderIdentity": holder, "leaseDurationSeconds": DURATION_SECS, "acquireTime": t, "renewTime": t },
     });
     if let Some(cur) = c.get(&kind, ns, LEASE).await? {
-        if force || expired(&cur) {
+        if force || expired(&cur) || held_by_dead_run(&cur, resumed) {
             // Take over with optimistic concurrency: a competing taker gets a conflict.
             let patch = json!({
                 "metadata": { "resourceVersion": cur["metadata"]["resourceVersion"] },

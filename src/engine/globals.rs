@@ -114,11 +114,13 @@ pub mod globals {
             Err(e) => {
                 let msg = h.secrets.redact(&super::super::error_text(&e));
                 h.journal_event("step-end", serde_json::json!({ "title": title, "ok": false, "error": msg }));
-                h.say("  ✗", "31", &format!("{title} failed: {msg}"));
+                h.say("  ✗", "31", &format!("{title} failed: {}", msg.lines().next().unwrap_or("")));
                 // The procedure's failure handler runs here, inside the script's context
                 // (its imports and variables), once.
                 let handler = h.on_failure.lock().unwrap().take();
                 if let Some(fp) = handler {
+                    // Interrupted: the handler still gets to describe the state (a fresh token),
+                    // and a second interrupt ends the process.
                     h.cancel.lock().unwrap().reset();
                     if let Err(he) = fp.call_within_context::<Dynamic>(&ctx, ()) {
                         h.warn(&format!("the failure handler itself failed: {}", super::super::error_text(&he)));

@@ -156,6 +156,9 @@ pub struct Host {
     pub(crate) k8s: OnceLock<crate::k8s::client::K8sClient>,
     /// Called when the run fails (`on_failure(|| ...)`): describes the state, names the rollback.
     pub on_failure: Mutex<Option<rhai::FnPtr>>,
+    /// Set when the operator interrupted the run (Ctrl-C, SIGTERM): the exit code is 3
+    /// even after the cancel token was reset for the failure handler.
+    pub interrupted: std::sync::atomic::AtomicBool,
     /// This run's journal id, once the journal is open.
     pub run_id: OnceLock<String>,
     /// Step titles completed in the run being resumed (`--resume`).
@@ -226,6 +229,7 @@ impl Host {
             completed_steps: Mutex::new(Default::default()),
             on_failure: Mutex::new(None),
             run_id: OnceLock::new(),
+            interrupted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -311,6 +315,8 @@ impl Host {
         };
         if self.dry_run && result == "dry-run" {
             self.say("  ~", "36", &format!("would {action} {}{change}", e.target));
+        } else if result.starts_with("failed") {
+            self.say("  ✗", "31", &format!("{action} {}{change}: {result}", e.target));
         } else {
             self.say("  ✓", "32", &format!("{action} {}{change}", e.target));
         }

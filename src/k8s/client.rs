@@ -43,6 +43,35 @@ fn api_err(op: impl Into<String>, e: kube::Error) -> K8sError {
     K8sError::Api { op: op.into(), reason }
 }
 
+/// Whether an API error is transient: the server or the connection failed, not the request.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => matches!(s.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
+    }
+}
+
+/// Retries an idempotent request on transient errors, with exponential backoff
+/// (0.1 s, 0.2 s, … up to 5 attempts). Non-transient errors return at once.
+async fn retry<T, Fut>(mut f: impl FnMut() -> Fut) -> Result<T, kube::Error>
+where
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = std::time::Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Err(e) if attempt < 5 && transient(&e) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// A connected client and what it points at.
 #[derive(Clone)]
 pub struct K8sClient {
@@ -106,9 +135,8 @@ impl K8sClient {
     }
 
     pub async fn get(&self, kind: &Kind, ns: &str, name: &str) -> Result<Option<Value>, K8sError> {
-        let o = self
-            .api(kind, ns)
-            .get_opt(name)
+        let api = self.api(kind, ns);
+        let o = retry(|| api.get_opt(name))
             .await
             .map_err(|e| api_err(format!("get {} `{name}`", kind.ar.kind), e))?;
         Ok(o.map(|o| to_value(&o)))
@@ -127,9 +155,8 @@ impl K8sClient {
         if !selector.is_empty() {
             lp = lp.labels(selector);
         }
-        let l = self
-            .api(kind, ns)
-            .list(&lp)
+        let api = self.api(kind, ns);
+        let l = retry(|| api.list(&lp))
             .await
             .map_err(|e| api_err(format!("list {}", kind.ar.plural), e))?;
         Ok(l.items.iter().map(to_value).collect())
@@ -139,9 +166,9 @@ impl K8sClient {
     pub async fn patch(&self, kind: &Kind, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<Value, K8sError> {
         let mut pp = PatchParams::default();
         pp.dry_run = dry_run;
-        let o = self
-            .api(kind, ns)
-            .patch(name, &pp, &Patch::Merge(patch))
+        let api = self.api(kind, ns);
+        let mp = Patch::Merge(patch);
+        let o = retry(|| api.patch(name, &pp, &mp))
             .await
             .map_err(|e| not_found_or(e, kind, ns, name, format!("patch {} `{name}`", kind.ar.kind)))?;
         Ok(to_value(&o))
@@ -151,8 +178,10 @@ impl K8sClient {
     pub async fn scale(&self, kind: &Kind, ns: &str, name: &str, replicas: i32, dry_run: bool) -> Result<(), K8sError> {
         let mut pp = PatchParams::default();
         pp.dry_run = dry_run;
-        self.api(kind, ns)
-            .patch_scale(name, &pp, &Patch::Merge(json!({ "spec": { "replicas": replicas } })))
+        let api = self.api(kind, ns);
+        let body = json!({ "spec": { "replicas": replicas } });
+        let mp = Patch::Merge(&body);
+        retry(|| api.patch_scale(name, &pp, &mp))
             .await
             .map_err(|e| not_found_or(e, kind, ns, name, format!("scale {} `{name}`", kind.ar.kind)))?;
         Ok(())
@@ -166,12 +195,27 @@ impl K8sClient {
             dry_run,
             field_manager: Some("vscript".into()),
         };
-        let o = self
-            .api(kind, ns)
-            .create(&pp, &o)
-            .await
-            .map_err(|e| api_err(format!("create {} `{name}`", kind.ar.kind), e))?;
-        Ok(to_value(&o))
+        // A transient failure may have hidden a successful create: when the retry then finds
+        // the object already there, the first attempt is taken to have created it.
+        let api = self.api(kind, ns);
+        let mut retried = false;
+        let mut delay = std::time::Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match api.create(&pp, &o).await {
+                Ok(o) => return Ok(to_value(&o)),
+                Err(e) if attempt < 5 && transient(&e) => {
+                    retried = true;
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(kube::Error::Api(s)) if retried && s.code == 409 => {
+                    let got = retry(|| api.get(&name)).await.map_err(|e| api_err(format!("read {} `{name}`", kind.ar.kind), e))?;
+                    return Ok(to_value(&got));
+                }
+                Err(e) => return Err(api_err(format!("create {} `{name}`", kind.ar.kind), e)),
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     pub async fn delete(&self, kind: &Kind, ns: &str, name: &str, propagation: Option<&str>, dry_run: bool) -> Result<(), K8sError> {
@@ -189,11 +233,23 @@ impl K8sClient {
                 )));
             }
         };
-        self.api(kind, ns)
-            .delete(name, &dp)
-            .await
-            .map_err(|e| not_found_or(e, kind, ns, name, format!("delete {} `{name}`", kind.ar.kind)))?;
-        Ok(())
+        let api = self.api(kind, ns);
+        let mut retried = false;
+        let mut delay = std::time::Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match api.delete(name, &dp).await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < 5 && transient(&e) => {
+                    retried = true;
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                // Gone after a retry: the first attempt deleted it.
+                Err(kube::Error::Api(s)) if retried && s.code == 404 => return Ok(()),
+                Err(e) => return Err(not_found_or(e, kind, ns, name, format!("delete {} `{name}`", kind.ar.kind))),
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// Watches one object until `check` says done or failed. `check` sees `None` while

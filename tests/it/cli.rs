@@ -88,22 +88,19 @@ fn unreachable_cluster_fails_with_a_clear_message() {
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user: {}\n",
     )
     .unwrap();
-    let (_s, p) = tmp_script("step(\"1. read\", || {\n    k8s::replicas(\"vantiq\");\n});\n");
-    let out = vscript(
-        &["run", &p, "--kubeconfig", &kc.display().to_string(), "-n", "acme"],
-        &project_dir(),
-    );
+    // A read-only script reaches its first call, and the error points at it.
+    let (_s, p) = tmp_script("//! read-only\nstep(\"1. read\", || {\n    k8s::replicas(\"vantiq\");\n});\n");
+    let out = vscript(&["run", &p, "--kubeconfig", &kc.display().to_string(), "-n", "acme"], &project_dir());
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(
-        out.stderr.contains("cannot reach the cluster") || out.stderr.contains("onnect"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stderr.contains(&format!("{p}:2:")),
-        "the error points at the call: {}",
-        out.all()
-    );
+    assert!(out.stderr.contains("cannot reach the cluster"), "{}", out.all());
+    assert!(out.stderr.contains(&format!("{p}:3:")), "the error points at the call: {}", out.all());
+    // A maintenance script stops before its first step, when taking the lock.
+    let (_s2, p2) = tmp_script("step(\"1. scale\", || {\n    k8s::scale(\"vantiq\", 0);\n});\n");
+    let out = vscript(&["run", &p2, "--kubeconfig", &kc.display().to_string(), "-n", "acme"], &project_dir());
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("cannot take the maintenance lock on http://127.0.0.1:9/"), "{}", out.all());
+    assert!(out.stderr.contains("cannot reach the cluster"), "{}", out.all());
+    assert!(!out.stderr.contains("▶ 1. scale"), "no step started: {}", out.all());
 }
 
 #[test]

@@ -8,3 +8,4 @@ mod host;
 mod repl;
 mod reports;
 mod runbooks;
+mod safety;
