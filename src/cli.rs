@@ -987,7 +987,10 @@ fn list(target: &TargetArgs) -> Result<u8, Failure> {
             if p.extension().is_some_and(|x| x == "rhai") {
                 let n = p.file_stem().unwrap().to_string_lossy().into_owned();
                 let text = std::fs::read_to_string(&p).unwrap_or_default();
-                rows.insert(n, ("./scripts".into(), describe(&text), String::new()));
+                // In the project checkout ./scripts are the shipped scripts themselves.
+                if crate::shipped::script(&n) != Some(text.as_str()) {
+                    rows.insert(n, ("./scripts".into(), describe(&text), String::new()));
+                }
             }
         }
     }

@@ -120,7 +120,8 @@ impl Cluster {
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        vscript(&a, &project_dir())
+        // From a neutral directory: names resolve to the tools dir's copies, then the shipped scripts.
+        vscript(&a, self.dir.path())
     }
 
     pub fn get(&self, kind: &str, ns: &str, name: &str) -> Option<Value> {

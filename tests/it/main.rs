@@ -3,6 +3,7 @@
 mod harness;
 
 mod cli;
+mod customize;
 mod fleet;
 mod host;
 mod repl;
