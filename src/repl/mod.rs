@@ -518,6 +518,17 @@ impl<'s> Repl<'s> {
 
     /// Evaluates Rhai code against the session's scope and functions.
     fn eval(&mut self, input: &str) -> Reply {
+        // From here on Ctrl-C stops this entry (even before it starts running).
+        self.host.cancel.lock().unwrap().reset();
+        *self.slot.lock().unwrap() = Some(self.host.cancel());
+        let reply = self.eval_entry(input);
+        *self.slot.lock().unwrap() = None;
+        // Completion and later entries get a fresh token.
+        self.host.cancel.lock().unwrap().reset();
+        reply
+    }
+
+    fn eval_entry(&mut self, input: &str) -> Reply {
         self.entries += 1;
         let name = format!("<input {}>", self.entries);
         self.sources.insert(name.clone(), input.to_owned());
@@ -541,13 +552,8 @@ impl<'s> Repl<'s> {
         self.ast.combine(entry);
         self.ast.set_source(name.clone());
 
-        self.host.cancel.lock().unwrap().reset();
-        *self.slot.lock().unwrap() = Some(self.host.cancel());
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope.borrow_mut(), &self.ast);
-        *self.slot.lock().unwrap() = None;
         let cancelled = self.host.cancel().is_tripped();
-        // Completion and later entries get a fresh token.
-        self.host.cancel.lock().unwrap().reset();
         self.ast.clear_statements();
 
         if result.is_ok() && !new_imports.is_empty() {

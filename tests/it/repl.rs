@@ -133,8 +133,9 @@ fn repl_error_does_not_end_the_session() {
 fn repl_ctrl_c_stops_the_running_command_and_the_prompt_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = pty(dir.path(), &[], "default> ");
-    s.send_line("sleep(600)").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    s.send_line("print(\"sleeping now\"); sleep(600)").unwrap();
+    // Ctrl-C once the command runs (the terminal is in cooked mode then: ^C is a signal).
+    s.expect("\nsleeping now").unwrap();
     s.send(ControlCode::EndOfText).unwrap();
     s.expect("cancelled by the operator").unwrap();
     s.expect("default> ").unwrap();
@@ -286,7 +287,7 @@ fn repl_ctrl_c_interrupts_a_log_follow_and_the_session_goes_on() {
     s.expect("acme> ").unwrap();
     // The vantiq container keeps running: this follow never ends by itself.
     s.send_line("k8s::follow_logs(\"vantiq-0\", \"vantiq\", \"\", 600)").unwrap();
-    std::thread::sleep(Duration::from_secs(1));
+    s.expect("Vantiq server is ready to accept requests").unwrap();
     s.send(ControlCode::EndOfText).unwrap();
     s.expect("stopping the running command").unwrap();
     s.expect("cancelled by the operator").unwrap();
