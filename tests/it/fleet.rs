@@ -505,3 +505,48 @@ fn shipped_procedures_use_no_verb_outside_the_role() {
     assert!(unused.is_empty(), "rbac.yaml grants what no shipped procedure uses: {unused:#?}");
     c.assert_no_violation();
 }
+
+#[test]
+fn fail_fast_interrupts_the_runs_still_going() {
+    let a = Cluster::with(seed("acme-prod", "acme"), None);
+    let b = Cluster::with(seed("beta-prod", "beta"), None);
+    // beta's API server holds every StatefulSet read for 30 s: its run is still going when acme fails.
+    inject_api_faults(
+        &b,
+        r#"{"api": [{"verb": "get", "path_contains": "/statefulsets", "times": 100000, "action": "timeout"}]}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        format!(
+            "[[target]]\nname = \"acme\"\ntools = \"{}\"\nset = {{ ssl_lead_days = 90, fail_when_due = true }}\n\n[[target]]\nname = \"beta\"\ntools = \"{}\"\n",
+            a.tools().display(),
+            b.tools().display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = vscript(
+        &[
+            "fleet",
+            "run",
+            "maintenance_status",
+            "--targets",
+            &fleet.display().to_string(),
+            "--fail-fast",
+            "--output",
+            "json",
+        ],
+        &project_dir(),
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "beta was interrupted, not waited for"
+    );
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    crate::reports::assert_valid_fleet(&doc);
+    assert_eq!(doc["clusters"][0]["result"], "failed", "{doc:#}");
+    assert_eq!(doc["clusters"][1]["result"], "cancelled", "{doc:#}");
+}
