@@ -4,6 +4,7 @@ mod harness;
 
 mod cli;
 mod customize;
+mod docs;
 mod fleet;
 mod host;
 mod repl;
