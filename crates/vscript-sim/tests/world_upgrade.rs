@@ -154,7 +154,8 @@ fn deploy_vantiq_without_scaling_to_one_is_a_concurrent_migration() {
     assert!(!rules.contains(&"migration-without-backup".to_owned()), "{:#?}", t.violations());
     let v = t.violations().into_iter().find(|v| v.rule == "concurrent-migration").unwrap();
     assert!(
-        v.message.contains("vantiq-0") && v.message.contains("1.30 -> 1.31"),
+        // Parallel pods: which two start load-model first depends on scheduling.
+        v.message.matches("vantiq-").count() >= 2 && v.message.contains("1.30 -> 1.31"),
         "{}",
         v.message
     );
