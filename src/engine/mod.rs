@@ -22,7 +22,7 @@ pub fn build(host: Arc<Host>) -> Engine {
     engine.set_fail_on_invalid_map_property(false);
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
-    engine.set_max_operations(50_000_000);
+    engine.set_max_operations(10_000_000);
     engine.set_max_string_size(64 * 1024 * 1024);
     engine.set_max_array_size(1_000_000);
     engine.set_max_map_size(100_000);

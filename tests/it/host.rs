@@ -130,3 +130,39 @@ fn interrupt_stops_a_wait_and_exits_3() {
     };
     assert_eq!(status.code(), Some(3));
 }
+
+#[test]
+fn runaway_scripts_are_stopped_by_the_engine_limits() {
+    let d = tempfile::tempdir().unwrap();
+    let (_a, looping) = script("let n = 0;\nloop { n += 1; }\n");
+    let out = crate::harness::vscript(&["run", &looping, "--tools", &d.path().display().to_string()], &project_dir());
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.to_lowercase().contains("too many operations"), "{}", out.all());
+    let (_b, recursing) = script("fn down(n) { down(n + 1) }\ndown(0);\n");
+    let out = crate::harness::vscript(&["run", &recursing, "--tools", &d.path().display().to_string()], &project_dir());
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.to_lowercase().contains("stack overflow"), "{}", out.all());
+}
+
+#[test]
+fn interrupt_stops_a_busy_script_between_operations() {
+    let d = tempfile::tempdir().unwrap();
+    let (_a, p) = script("let n = 0;\nwhile true { n += 1; if n % 1000 == 0 { sleep(0.01); } }\n");
+    let mut child = std::process::Command::new(crate::harness::bin())
+        .args(["run", &p, "--tools", &d.path().display().to_string()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(3));
+}
