@@ -86,7 +86,10 @@ pub fn result_of(exit_code: u8) -> &'static str {
 
 /// The steps of a run, collected from the host's `step-start`/`step-end` events.
 #[derive(Debug, Clone, Default)]
-pub struct StepLog(Arc<Mutex<(Vec<Value>, Vec<(String, std::time::Instant)>)>>);
+pub struct StepLog(Arc<Mutex<Steps>>);
+
+/// The steps that ended, and the ones running (with their start).
+type Steps = (Vec<Value>, Vec<(String, std::time::Instant)>);
 
 impl StepLog {
     /// Takes one host event; only step events are kept.
@@ -180,7 +183,7 @@ pub fn markdown(report: &Value, lang: Lang) -> String {
         ("result", result),
         ("run_id", show(&report["run_id"])),
     ];
-    md.push_str(&format!("| | |\n|---|---|\n"));
+    md.push_str("| | |\n|---|---|\n");
     for (k, v) in rows {
         md.push_str(&format!("| {} | {} |\n", p(k), cell(&v)));
     }

@@ -322,6 +322,7 @@ impl Recorder {
         let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let up = upstream.trim_start_matches("http://").to_owned();
         let s2 = seen.clone();
+        let request_line = regex::Regex::new(r"(GET|HEAD|POST|PUT|PATCH|DELETE) (/\S*) HTTP/1\.[01]$").unwrap();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(&up) else { continue };
@@ -331,9 +332,8 @@ impl Recorder {
                     let _ = std::io::copy(&mut s_in, &mut c_out);
                     let _ = c_out.shutdown(std::net::Shutdown::Both);
                 });
-                let seen = s2.clone();
+                let (seen, re) = (s2.clone(), request_line.clone());
                 std::thread::spawn(move || {
-                    let re = regex::Regex::new(r"(GET|HEAD|POST|PUT|PATCH|DELETE) (/\S*) HTTP/1\.[01]$").unwrap();
                     let mut buf = [0u8; 16384];
                     let mut pending: Vec<u8> = Vec::new();
                     loop {
@@ -409,8 +409,11 @@ impl Recorder {
     }
 }
 
-/// The rules of each Role in `rbac.yaml`, by namespace: `(verbs, resources)` pairs.
-fn roles(rbac: &str) -> Vec<(String, Vec<(Vec<String>, Vec<String>)>)> {
+/// A Role's namespace ("" for a ClusterRole) and its rules as `(verbs, resources)` pairs.
+type RoleRules = (String, Vec<(Vec<String>, Vec<String>)>);
+
+/// The rules of each Role and ClusterRole in `rbac.yaml`.
+fn roles(rbac: &str) -> Vec<RoleRules> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(rbac).expect("rbac.yaml parses");
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -432,7 +435,7 @@ fn roles(rbac: &str) -> Vec<(String, Vec<(Vec<String>, Vec<String>)>)> {
         .collect()
 }
 
-fn allowed(roles: &[(String, Vec<(Vec<String>, Vec<String>)>)], (verb, resource, ns): &Access) -> bool {
+fn allowed(roles: &[RoleRules], (verb, resource, ns): &Access) -> bool {
     roles.iter().any(|(rns, rules)| {
         rns == ns
             && rules
