@@ -14,6 +14,35 @@ pub enum PropsError {
     Missing { file: String, key: String },
     #[error("invalid property key `{0}`: it must not be empty")]
     BadKey(String),
+    #[error("malformed \\uxxxx escape at line {line}, column {col}: `{text}` (Java refuses to load this file)")]
+    Malformed { line: usize, col: usize, text: String },
+}
+
+/// Checks a file the way `java.util.Properties.load` would: a `\u` escape needs four hex
+/// digits. (Everything else in a properties file parses.)
+pub fn validate(text: &str) -> Result<(), PropsError> {
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with('#') || line.trim_start().starts_with('!') {
+            continue;
+        }
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\\' {
+                if b.get(i + 1) == Some(&b'u') {
+                    let hex = line.get(i + 2..i + 6).unwrap_or("");
+                    if hex.len() != 4 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                        let end = (i + 6).min(line.len());
+                        return Err(PropsError::Malformed { line: n + 1, col: i + 1, text: line[i..end].to_owned() });
+                    }
+                }
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One `key=value` entry (a logical line, possibly spanning continuation lines).
@@ -266,6 +295,13 @@ pub fn set(text: &str, key: &str, value: &str) -> Result<Edit, PropsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_unicode_escapes_are_refused_with_their_position() {
+        assert!(validate("a=\\u0041\n# \\uzz in a comment\n").is_ok());
+        let e = validate("a=1\nb=x\\u12zz\n").unwrap_err().to_string();
+        assert!(e.contains("line 2, column 4"), "{e}");
+    }
 
     #[test]
     fn parses_separators_comments_and_continuations() {

@@ -420,6 +420,7 @@ pub mod props {
     pub fn get(ctx: NativeCallContext, file: &str, key: &str) -> RhaiResultOf<Dynamic> {
         let (h, p) = resolve(&ctx, file)?;
         let text = read_text(&ctx, &h, &p)?;
+        p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
         Ok(p::get(&text, key).map(Dynamic::from).unwrap_or(Dynamic::UNIT))
     }
 
@@ -431,6 +432,7 @@ pub mod props {
     pub fn has(ctx: NativeCallContext, file: &str, key: &str) -> RhaiResultOf<bool> {
         let (h, p) = resolve(&ctx, file)?;
         let text = read_text(&ctx, &h, &p)?;
+        p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
         Ok(p::get(&text, key).is_some())
     }
 
@@ -443,6 +445,7 @@ pub mod props {
     pub fn all(ctx: NativeCallContext, file: &str) -> RhaiResultOf<Map> {
         let (h, p) = resolve(&ctx, file)?;
         let text = read_text(&ctx, &h, &p)?;
+        p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
         Ok(p::all(&text).into_iter().map(|(k, v)| (k.into(), Dynamic::from(v))).collect())
     }
 
@@ -458,6 +461,7 @@ pub mod props {
         let (h, p) = resolve(&ctx, file)?;
         let label = h.show_path(&p);
         let text = read_text(&ctx, &h, &p)?;
+        p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
         let value = if value.is_string() || value.is_char() || value.is_int() || value.is_bool() || value.is_float() {
             value.to_string()
         } else {

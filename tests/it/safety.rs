@@ -44,6 +44,12 @@ fn spawn_until(c: &Cluster, args: &[&str], marker: &str) -> (std::process::Child
     panic!("never saw `{marker}` in:\n{seen}");
 }
 
+fn d_script(text: &str) -> String {
+    let p = std::env::temp_dir().join(format!("vscript-bad-{}-{}.rhai", std::process::id(), uuid::Uuid::new_v4()));
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
 fn run_id(stderr: &str) -> String {
     let l = stderr.lines().find(|l| l.starts_with("vscript: run ")).expect("a run line");
     l.trim_start_matches("vscript: run ").split(' ').next().unwrap().to_owned()
@@ -105,7 +111,8 @@ fn transient_api_errors_are_retried() {
         r#"{"api": [
             {"method": "GET", "path_contains": "statefulsets/vantiq", "after": 1, "times": 2, "action": "status:500"},
             {"method": "PATCH", "path_contains": "/scale", "times": 1, "action": "status:503"},
-            {"method": "POST", "path_contains": "/jobs", "times": 1, "action": "status:500"}
+            {"method": "POST", "path_contains": "/jobs", "times": 1, "action": "status:500"},
+            {"method": "GET", "path_contains": "watch=true", "after": 3, "times": 2, "action": "reset"}
         ]}"#,
     );
     let out = c.run("minor_upgrade", &[("tag", "1.31.0")]);
@@ -184,6 +191,23 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     assert!(out.stderr.contains("deploy.yaml") && out.stderr.contains("malformed YAML at"), "{}", out.all());
     assert!(out.stderr.contains("0. Check the installation"), "refused in the check step: {}", out.all());
     std::fs::write(&yaml, &good).unwrap();
+    // A malformed cluster.properties.
+    let props = c.tools().join("targetCluster/cluster.properties");
+    let good_props = std::fs::read_to_string(&props).unwrap();
+    std::fs::write(&props, format!("{good_props}azure.note=caf\\u00zz\n")).unwrap();
+    let out = c.run("minor_upgrade", &[("tag", "1.31.0")]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("cluster.properties") && out.stderr.contains("malformed \\uxxxx escape at line"), "{}", out.all());
+    std::fs::write(&props, &good_props).unwrap();
+    // A script that does not compile.
+    let bad_script = d_script("step(\"1. x\", || {\n    let = 3;\n});\n");
+    let out = c.run(&bad_script, &[]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("syntax error") && out.stderr.contains(":2:"), "{}", out.all());
+    // An unknown option of a primitive, a bad argument value.
+    let out = c.run("influxdb_pv_resize", &[("size", "lots")]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("`lots` is not a storage size"), "{}", out.all());
     // A certificate that is not a certificate.
     let d = tempfile::tempdir().unwrap();
     let junk = d.path().join("fullchain.crt");
