@@ -12,19 +12,26 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, Failure, OutputFormat};
+use crate::cli::{EXIT_ABORTED, EXIT_FAILED, EXIT_OK, Failure, OutputFormat};
 use crate::report::{self, Lang};
 
 /// The schema id of `vscript fleet run --output json`.
 pub const FLEET_SCHEMA: &str = "vscript.fleet/v1";
+
+/// Every run goes on.
+const GO: u8 = 0;
+/// Interrupt the running children (`--fail-fast`, or SIGTERM to the fleet) and start no other.
+const INTERRUPT: u8 = 1;
+/// Start no other; the running children got the terminal's Ctrl-C themselves.
+const NO_NEW: u8 = 2;
 
 #[derive(Subcommand, Debug)]
 pub enum FleetCmd {
@@ -276,7 +283,8 @@ fn run(args: FleetRunArgs) -> Result<u8, Failure> {
     ));
 
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    let stop = Arc::new(AtomicU8::new(GO));
+    watch_signals(stop.clone());
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; targets.len()]);
     std::thread::scope(|s| {
         for _ in 0..args.parallel.min(targets.len()) {
@@ -284,13 +292,13 @@ fn run(args: FleetRunArgs) -> Result<u8, Failure> {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(t) = targets.get(i) else { break };
-                    let outcome = if stop.load(Ordering::SeqCst) {
+                    let outcome = if stop.load(Ordering::SeqCst) != GO {
                         Outcome::skipped(t)
                     } else {
                         run_one(&exe, &args, t, &stop)
                     };
                     if outcome.result != "ok" && outcome.result != "skipped" && args.fail_fast {
-                        stop.store(true, Ordering::SeqCst);
+                        let _ = stop.compare_exchange(GO, INTERRUPT, Ordering::SeqCst, Ordering::SeqCst);
                     }
                     if outcome.result != "skipped" {
                         say(&format!(
@@ -316,7 +324,10 @@ fn run(args: FleetRunArgs) -> Result<u8, Failure> {
     } else {
         out(&table);
     }
-    Ok(if outcomes.iter().all(|o| o.result == "ok") {
+    let signalled = stop.load(Ordering::SeqCst) == NO_NEW || SIGTERM_SEEN.load(Ordering::SeqCst) != 0;
+    Ok(if signalled {
+        EXIT_ABORTED
+    } else if outcomes.iter().all(|o| o.result == "ok") {
         EXIT_OK
     } else {
         EXIT_FAILED
@@ -324,7 +335,7 @@ fn run(args: FleetRunArgs) -> Result<u8, Failure> {
 }
 
 /// One child run, streamed and waited for; interrupted when `stop` is raised.
-fn run_one(exe: &Path, args: &FleetRunArgs, t: &Target, stop: &AtomicBool) -> Outcome {
+fn run_one(exe: &Path, args: &FleetRunArgs, t: &Target, stop: &AtomicU8) -> Outcome {
     let started = Instant::now();
     let mut cmd = Command::new(exe);
     cmd.arg("run")
@@ -406,7 +417,7 @@ fn run_one(exe: &Path, args: &FleetRunArgs, t: &Target, stop: &AtomicBool) -> Ou
                 Ok(None) => {}
                 Err(_) => break None,
             }
-            if stop.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) == INTERRUPT {
                 match interrupted {
                     None => {
                         // Like Ctrl-C: the child stops its step, journals the end, releases its lock.
@@ -451,6 +462,38 @@ fn run_one(exe: &Path, args: &FleetRunArgs, t: &Target, stop: &AtomicBool) -> Ou
         report,
         error,
     }
+}
+
+static SIGTERM_SEEN: AtomicU8 = AtomicU8::new(0);
+
+/// Ctrl-C (SIGINT, which the terminal also sends the children) starts no new run and lets
+/// the running ones stop their step; SIGTERM (sent to the fleet alone, e.g. by a
+/// container runtime) is passed on as an interrupt. A second signal exits at once.
+fn watch_signals(stop: Arc<AtomicU8>) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async move {
+            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+                return;
+            };
+            for round in 0..2 {
+                let how = tokio::select! {
+                    _ = tokio::signal::ctrl_c() => NO_NEW,
+                    _ = term.recv() => INTERRUPT,
+                };
+                if round == 1 {
+                    std::process::exit(i32::from(EXIT_ABORTED));
+                }
+                if how == INTERRUPT {
+                    SIGTERM_SEEN.store(1, Ordering::SeqCst);
+                }
+                let _ = stop.compare_exchange(GO, how, Ordering::SeqCst, Ordering::SeqCst);
+                say("vscript: fleet: interrupted: no other installation starts, the running ones stop their step (interrupt again to exit now)");
+            }
+        });
+    });
 }
 
 /// The JSON report a child printed on stdout (the last top-level object, should anything precede it).

@@ -553,3 +553,48 @@ fn fail_fast_interrupts_the_runs_still_going() {
     assert_eq!(doc["clusters"][0]["result"], "failed", "{doc:#}");
     assert_eq!(doc["clusters"][1]["result"], "cancelled", "{doc:#}");
 }
+
+#[test]
+fn sigterm_to_the_fleet_interrupts_its_runs_and_exits_3() {
+    let a = Cluster::with(seed("acme-prod", "acme"), None);
+    // The StatefulSet read hangs for 30 s, so the run is in its step 3 when the signal comes.
+    inject_api_faults(
+        &a,
+        r#"{"api": [{"verb": "get", "path_contains": "/statefulsets", "times": 100000, "action": "timeout"}]}"#,
+    );
+    let tools = a.tools().display().to_string();
+    let child = std::process::Command::new(crate::harness::bin())
+        .args(["fleet", "run", "maintenance_status", "--target", &tools, "--output", "json"])
+        .current_dir(project_dir())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while runs_in(&a.tools()) == 0 && started.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "interrupted, not waited for"
+    );
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["clusters"][0]["result"], "cancelled", "{doc:#}");
+    // The run journaled its end, as after a Ctrl-C.
+    let run_id = doc["clusters"][0]["report"]["run_id"]
+        .as_str()
+        .expect("the interrupted run still reported");
+    let events = journal(&a.tools(), run_id);
+    assert_eq!(events.last().unwrap()["event"], "end", "{events:#?}");
+    assert_eq!(events.last().unwrap()["data"]["exit_code"], 3);
+}
