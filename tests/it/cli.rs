@@ -1,14 +1,6 @@
 //! The CLI through the real binary: exit codes and messages for bad input, check, doc, list.
 
-use crate::harness::{project_dir, vscript};
-
-fn tmp_script(text: &str) -> (tempfile::TempDir, String) {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("s.rhai");
-    std::fs::write(&p, text).unwrap();
-    let s = p.display().to_string();
-    (d, s)
-}
+use crate::harness::{project_dir, tmp_script, vscript};
 
 #[test]
 fn check_accepts_every_shipped_script() {

@@ -213,3 +213,25 @@ pub fn cluster_objects(store: &Store) -> Vec<Value> {
         })
         .collect()
 }
+
+/// A script in a fresh temporary directory: `(dir, path)`; the dir lives as long as the guard.
+pub fn tmp_script(text: &str) -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("t.rhai");
+    std::fs::write(&p, text).unwrap();
+    let s = p.display().to_string();
+    (d, s)
+}
+
+/// Sends a signal to a child and waits (bounded) for it to exit; returns its exit code.
+pub fn signal_and_wait(child: &mut std::process::Child, signal: &str, limit: Duration) -> Option<i32> {
+    let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        assert!(started.elapsed() < limit, "vscript did not stop on {signal} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

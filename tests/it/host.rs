@@ -2,15 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Cluster, cluster_objects, project_dir, tree};
-
-fn script(text: &str) -> (tempfile::TempDir, String) {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("t.rhai");
-    std::fs::write(&p, text).unwrap();
-    let s = p.display().to_string();
-    (d, s)
-}
+use crate::harness::{Cluster, cluster_objects, project_dir, signal_and_wait, tmp_script as script, tree};
 
 #[test]
 fn scale_and_wait_change_the_cluster() {
@@ -119,16 +111,7 @@ fn interrupt_stops_a_wait_and_exits_3() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "vscript did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(3));
+    assert_eq!(signal_and_wait(&mut child, "-INT", Duration::from_secs(10)), Some(3));
 }
 
 #[test]
@@ -155,14 +138,5 @@ fn interrupt_stops_a_busy_script_between_operations() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(800));
-    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(3));
+    assert_eq!(signal_and_wait(&mut child, "-INT", Duration::from_secs(10)), Some(3));
 }
