@@ -675,6 +675,15 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         engine.on_print(move |s| eprintln!("{}", h.secrets.redact(s)));
     }
     let ast = compile(&engine, &script, &host)?;
+    // Every required parameter must be there before anything runs.
+    let missing: Vec<String> = engine::lint::params(&ast)
+        .into_iter()
+        .filter(|p| p.required && !host.params.contains_key(&p.name))
+        .map(|p| format!("--set {}=…", p.name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::usage(format!("{} needs parameter(s): {}", script.name, missing.join(" "))));
+    }
 
     // Say what we act on before anything changes.
     eprintln!("{}", session.banner(&format!("{} ({})", script.name, script.origin), host.dry_run));
@@ -951,7 +960,12 @@ fn check(paths: &[PathBuf]) -> Result<u8, Failure> {
     let mut bad = 0;
     for s in &scripts {
         match compile(&engine, s, &host) {
-            Ok(_) => println!("ok    {}", s.source_name),
+            Ok(ast) => {
+                let ps: Vec<String> =
+                    engine::lint::params(&ast).iter().map(|p| if p.required { p.name.clone() } else { format!("{}?", p.name) }).collect();
+                let ps = if ps.is_empty() { String::new() } else { format!("  (params: {})", ps.join(", ")) };
+                println!("ok    {}{ps}", s.source_name)
+            }
             Err(f) => {
                 bad += 1;
                 println!("FAIL  {}", s.source_name);

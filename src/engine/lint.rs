@@ -122,3 +122,36 @@ fn is_builtin(name: &str) -> bool {
             | "||"
     ) || !name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
 }
+
+/// A parameter a script reads: `param("tag")` (required), `param("tag", "…")` (optional),
+/// `param_file("fullchain")` (required).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ParamUse {
+    pub name: String,
+    pub required: bool,
+}
+
+/// Every parameter a script reads with a literal name, sorted, required ones first.
+pub fn params(ast: &AST) -> Vec<ParamUse> {
+    let mut found: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        let call = match path.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, _))) | Some(ASTNode::Stmt(Stmt::FnCall(call, _))) => Some(call),
+            _ => None,
+        };
+        if let Some(call) = call {
+            let name = call.name.as_str();
+            if call.namespace.is_empty() && (name == "param" || name == "param_file") {
+                if let Some(Expr::StringConstant(p, _)) = call.args.first() {
+                    let required = name == "param_file" || call.args.len() == 1;
+                    let e = found.entry(p.to_string()).or_insert(false);
+                    *e |= required;
+                }
+            }
+        }
+        true
+    });
+    let mut v: Vec<ParamUse> = found.into_iter().map(|(name, required)| ParamUse { name, required }).collect();
+    v.sort_by(|a, b| b.required.cmp(&a.required).then(a.name.cmp(&b.name)));
+    v
+}

@@ -96,16 +96,23 @@ fn unreachable_cluster_fails_with_a_clear_message() {
 }
 
 #[test]
-fn missing_parameter_names_it_and_how_to_pass_it() {
-    let (d, p) = tmp_script("let tag = param(\"tag\");\n");
+fn missing_parameters_are_reported_before_anything_runs() {
+    // Literal names: all missing required parameters at once, before the first line runs.
+    let (d, p) = tmp_script("file::write(\"marker\", \"x\");\nlet tag = param(\"tag\");\nlet f = param_file(\"fullchain\");\nlet r = param(\"release\", \"\");\n");
+    let out = vscript(&["run", &p, "--tools", &d.path().display().to_string()], &project_dir());
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("needs parameter(s): --set fullchain=… --set tag=…"), "{}", out.all());
+    assert!(!out.stderr.contains("release"), "optional parameters are not required: {}", out.all());
+    assert!(!d.path().join("marker").exists());
+    // A computed name is only known when reached: the error names it and points at the call.
+    let (d, p) = tmp_script("let which = \"tag\";\nlet tag = param(which);\n");
     let out = vscript(&["run", &p, "--tools", &d.path().display().to_string()], &project_dir());
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(
-        out.stderr.contains("missing parameter `tag`: pass it with --set tag=VALUE"),
-        "{}",
-        out.all()
-    );
-    assert!(out.stderr.contains(&format!("{p}:1:")), "{}", out.all());
+    assert!(out.stderr.contains("missing parameter `tag`: pass it with --set tag=VALUE"), "{}", out.all());
+    assert!(out.stderr.contains(&format!("{p}:2:")), "{}", out.all());
+    // `vscript check` lists what a script takes.
+    let out = vscript(&["check", "scripts/minor_upgrade.rhai"], &project_dir());
+    assert!(out.stdout.contains("(params: tag, release?, timeout?)"), "{}", out.all());
 }
 
 #[test]
