@@ -112,6 +112,10 @@ impl K8sClient {
                 Ok(cfg) => (cfg, target.context.clone().unwrap_or_else(|| "(current)".into())),
                 Err(kerr) => match kube::Config::incluster() {
                     Ok(cfg) => (cfg, "(in-cluster)".into()),
+                    // Inside a pod, the in-cluster error is the one that explains the failure.
+                    Err(ierr) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                        return Err(K8sError::Config(format!("in-cluster configuration failed: {ierr} (and no kubeconfig: {kerr})")));
+                    }
                     Err(_) => return Err(K8sError::Config(format!("no kubeconfig given and none found: {kerr}"))),
                 },
             },
