@@ -472,10 +472,10 @@ pub fn open_session(target: &TargetArgs, mut params: BTreeMap<String, String>) -
     let mut rehearsal = None;
     let mut tools_override = None;
     if target.rehearse {
-        if let Some(t) = &target.tools {
-            if !t.is_dir() {
-                return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display())));
-            }
+        if let Some(t) = &target.tools
+            && !t.is_dir()
+        {
+            return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display())));
         }
         let dir = tempfile::Builder::new()
             .prefix("vscript-rehearsal-")
@@ -698,7 +698,13 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     // The maintenance lock, for runs that act on the cluster.
     let lock = if needs_lock(&script, host.dry_run) {
         let id = journal.as_ref().map(|j| j.id.clone()).unwrap_or_else(|| "-".into());
-        Some(take_lock(&host, rt, &crate::lock::identity(&id), args.force_unlock, resumed.as_ref().map(|r| r.id.as_str()))?)
+        Some(take_lock(
+            &host,
+            rt,
+            &crate::lock::identity(&id),
+            args.force_unlock,
+            resumed.as_ref().map(|r| r.id.as_str()),
+        )?)
     } else {
         None
     };
@@ -805,11 +811,11 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             "violations": violations.as_ref().map(|v| serde_json::to_value(v).unwrap_or_default()),
         });
         let report = host.redact_value(report);
-        if let Some(path) = &args.report {
-            if let Err(e) = std::fs::write(path, crate::report::markdown(&report, args.lang)) {
-                eprintln!("vscript: cannot write the report {}: {e}", path.display());
-                code = code.max(EXIT_FAILED);
-            }
+        if let Some(path) = &args.report
+            && let Err(e) = std::fs::write(path, crate::report::markdown(&report, args.lang))
+        {
+            eprintln!("vscript: cannot write the report {}: {e}", path.display());
+            code = code.max(EXIT_FAILED);
         }
         if host.out.json {
             println!(
@@ -874,7 +880,10 @@ fn take_lock(
             });
         }
         Err(e) => {
-            return Err(Failure::failed(format!("cannot take the maintenance lock on {} (context `{}`): {e}", c.server, c.context)));
+            return Err(Failure::failed(format!(
+                "cannot take the maintenance lock on {} (context `{}`): {e}",
+                c.server, c.context
+            )));
         }
     }
     eprintln!("vscript: holding the maintenance lock (Lease {}/{})", ns, crate::lock::LEASE);
@@ -961,9 +970,15 @@ fn check(paths: &[PathBuf]) -> Result<u8, Failure> {
     for s in &scripts {
         match compile(&engine, s, &host) {
             Ok(ast) => {
-                let ps: Vec<String> =
-                    engine::lint::params(&ast).iter().map(|p| if p.required { p.name.clone() } else { format!("{}?", p.name) }).collect();
-                let ps = if ps.is_empty() { String::new() } else { format!("  (params: {})", ps.join(", ")) };
+                let ps: Vec<String> = engine::lint::params(&ast)
+                    .iter()
+                    .map(|p| if p.required { p.name.clone() } else { format!("{}?", p.name) })
+                    .collect();
+                let ps = if ps.is_empty() {
+                    String::new()
+                } else {
+                    format!("  (params: {})", ps.join(", "))
+                };
                 println!("ok    {}{ps}", s.source_name)
             }
             Err(f) => {
@@ -1296,10 +1311,10 @@ fn sim(cmd: SimCmd) -> Result<u8, Failure> {
     match cmd {
         SimCmd::Start { dir, port, speed, tools } => {
             let exe = std::env::current_exe().map_err(|e| Failure::failed(e.to_string()))?;
-            if let Some(t) = &tools {
-                if !t.is_dir() {
-                    return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display())));
-                }
+            if let Some(t) = &tools
+                && !t.is_dir()
+            {
+                return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display())));
             }
             let mut opts = vscript_sim::SimOptions::new(dir, vec![exe.display().to_string(), "sim".into(), "gradle".into()]);
             opts.port = port;

@@ -144,11 +144,11 @@ fn held_or(e: K8sError, ns: &str, cur: &Value) -> LockError {
 /// Renews the lease (only while we still hold it).
 pub async fn renew(c: &K8sClient, ns: &str, holder: &str) -> Result<(), K8sError> {
     let kind = K8sClient::kind("Lease")?;
-    if let Some(cur) = c.get(&kind, ns, LEASE).await? {
-        if cur["spec"]["holderIdentity"] == holder {
-            c.patch(&kind, ns, LEASE, &json!({ "spec": { "renewTime": micro(now()) } }), false)
-                .await?;
-        }
+    if let Some(cur) = c.get(&kind, ns, LEASE).await?
+        && cur["spec"]["holderIdentity"] == holder
+    {
+        c.patch(&kind, ns, LEASE, &json!({ "spec": { "renewTime": micro(now()) } }), false)
+            .await?;
     }
     Ok(())
 }
@@ -156,10 +156,10 @@ pub async fn renew(c: &K8sClient, ns: &str, holder: &str) -> Result<(), K8sError
 /// Releases the lease if we hold it.
 pub async fn release(c: &K8sClient, ns: &str, holder: &str) -> Result<(), K8sError> {
     let kind = K8sClient::kind("Lease")?;
-    if let Some(cur) = c.get(&kind, ns, LEASE).await? {
-        if cur["spec"]["holderIdentity"] == holder {
-            c.delete(&kind, ns, LEASE, None, false).await?;
-        }
+    if let Some(cur) = c.get(&kind, ns, LEASE).await?
+        && cur["spec"]["holderIdentity"] == holder
+    {
+        c.delete(&kind, ns, LEASE, None, false).await?;
     }
     Ok(())
 }

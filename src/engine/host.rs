@@ -198,9 +198,9 @@ pub fn humantime(d: Duration) -> String {
     match s {
         0 => format!("{}ms", d.as_millis()),
         1..=119 => format!("{s}s"),
-        _ if s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
         _ if s >= 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{}m{}s", s / 60, s % 60),
     }
 }
@@ -252,10 +252,10 @@ impl Host {
 
     /// Shows a path the way the operator thinks of it: relative to the tools dir when inside.
     pub fn show_path(&self, p: &Path) -> String {
-        if let Some(t) = &self.target.tools_dir {
-            if let Ok(rel) = p.strip_prefix(t) {
-                return rel.display().to_string();
-            }
+        if let Some(t) = &self.target.tools_dir
+            && let Ok(rel) = p.strip_prefix(t)
+        {
+            return rel.display().to_string();
         }
         p.display().to_string()
     }

@@ -39,10 +39,10 @@ pub fn check_calls(engine: &Engine, ast: &AST, module_fns: &dyn Fn(&str) -> Opti
     ast.walk(&mut |path: &[ASTNode]| {
         if let Some(ASTNode::Stmt(Stmt::Import(x, _))) = path.last() {
             let (expr, alias) = &**x;
-            if let Expr::StringConstant(name, _) = expr {
-                if let Some(fns) = module_fns(name) {
-                    aliases.push((alias.name.to_string(), fns));
-                }
+            if let Expr::StringConstant(name, _) = expr
+                && let Some(fns) = module_fns(name)
+            {
+                aliases.push((alias.name.to_string(), fns));
             }
         }
         true
@@ -141,12 +141,13 @@ pub fn params(ast: &AST) -> Vec<ParamUse> {
         };
         if let Some(call) = call {
             let name = call.name.as_str();
-            if call.namespace.is_empty() && (name == "param" || name == "param_file") {
-                if let Some(Expr::StringConstant(p, _)) = call.args.first() {
-                    let required = name == "param_file" || call.args.len() == 1;
-                    let e = found.entry(p.to_string()).or_insert(false);
-                    *e |= required;
-                }
+            if call.namespace.is_empty()
+                && (name == "param" || name == "param_file")
+                && let Some(Expr::StringConstant(p, _)) = call.args.first()
+            {
+                let required = name == "param_file" || call.args.len() == 1;
+                let e = found.entry(p.to_string()).or_insert(false);
+                *e |= required;
             }
         }
         true

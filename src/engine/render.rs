@@ -66,15 +66,15 @@ pub fn snippet(msg: &str, source_name: &str, pos: Position, lookup: SourceLookup
         return out;
     };
     out.push_str(&format!("\n  --> {source_name}:{line}:{col}"));
-    if let Some(text) = lookup(source_name) {
-        if let Some(src_line) = text.lines().nth(line - 1) {
-            let w = line.to_string().len();
-            let pad = " ".repeat(w);
-            out.push_str(&format!(
-                "\n{pad} |\n{line} | {src_line}\n{pad} | {}^",
-                " ".repeat(col.saturating_sub(1))
-            ));
-        }
+    if let Some(text) = lookup(source_name)
+        && let Some(src_line) = text.lines().nth(line - 1)
+    {
+        let w = line.to_string().len();
+        let pad = " ".repeat(w);
+        out.push_str(&format!(
+            "\n{pad} |\n{line} | {src_line}\n{pad} | {}^",
+            " ".repeat(col.saturating_sub(1))
+        ));
     }
     out
 }

@@ -595,10 +595,10 @@ pub mod k8s {
                 if !quiet {
                     hh.say("  │", "2", line);
                 }
-                if let Some(f) = &fail_re {
-                    if f.is_match(line) {
-                        return Some(Err(line.to_owned()));
-                    }
+                if let Some(f) = &fail_re
+                    && f.is_match(line)
+                {
+                    return Some(Err(line.to_owned()));
                 }
                 match &until_re {
                     Some(u) if u.is_match(line) => Some(Ok(line.to_owned())),

@@ -52,9 +52,9 @@ impl Resource {
     /// Finds a resource by plural, singular, kind or short name (case-insensitive).
     pub fn find(name: &str) -> Option<&'static Resource> {
         let n = name.to_ascii_lowercase();
-        RESOURCES.iter().find(|r| {
-            r.plural == n || r.singular == n || r.kind.eq_ignore_ascii_case(&n) || r.short_names.contains(&n.as_str())
-        })
+        RESOURCES
+            .iter()
+            .find(|r| r.plural == n || r.singular == n || r.kind.eq_ignore_ascii_case(&n) || r.short_names.contains(&n.as_str()))
     }
     /// Finds a resource by group and plural, as routed from a URL.
     pub fn by_path(group: &str, plural: &str) -> Option<&'static Resource> {
@@ -76,19 +76,82 @@ pub static RESOURCES: &[Resource] = &[
     res!("", "v1", "Secret", "secrets", "secret", true, [], []),
     res!("", "v1", "ConfigMap", "configmaps", "configmap", true, ["cm"], []),
     res!("", "v1", "Service", "services", "service", true, ["svc"], ["status"]),
-    res!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true, ["pvc"], ["status"]),
-    res!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", false, ["pv"], ["status"]),
+    res!(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        true,
+        ["pvc"],
+        ["status"]
+    ),
+    res!(
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        "persistentvolume",
+        false,
+        ["pv"],
+        ["status"]
+    ),
     res!("", "v1", "Event", "events", "event", true, ["ev"], []),
-    res!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, ["sts"], ["scale", "status"]),
+    res!(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        true,
+        ["sts"],
+        ["scale", "status"]
+    ),
     res!("batch", "v1", "Job", "jobs", "job", true, [], ["status"]),
     res!("batch", "v1", "CronJob", "cronjobs", "cronjob", true, ["cj"], ["status"]),
-    res!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false, ["sc"], []),
+    res!(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        "storageclass",
+        false,
+        ["sc"],
+        []
+    ),
     res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, [], []),
     res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, ["sa"], []),
     res!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, [], []),
-    res!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true, [], []),
-    res!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", false, [], []),
-    res!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", false, [], []),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        true,
+        [],
+        []
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        false,
+        [],
+        []
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        false,
+        [],
+        []
+    ),
 ];
 
 /// Looks a resource up by kind (`StatefulSet`); panics on an unknown kind, which is a
@@ -115,7 +178,14 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), kind: None, name: None, group: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            kind: None,
+            name: None,
+            group: None,
+        }
     }
     pub fn not_found(r: &Resource, name: &str) -> Self {
         ApiError {
@@ -167,10 +237,10 @@ impl ApiError {
         if let Some(n) = &self.name {
             details.insert("name".into(), json!(n));
         }
-        if let Some(g) = &self.group {
-            if !g.is_empty() {
-                details.insert("group".into(), json!(g));
-            }
+        if let Some(g) = &self.group
+            && !g.is_empty()
+        {
+            details.insert("group".into(), json!(g));
         }
         if let Some(k) = &self.kind {
             details.insert("kind".into(), json!(k));
@@ -289,7 +359,13 @@ pub fn labels_match(labels: &Value, selector: &str) -> bool {
         }
         for (op, neg) in [(" notin ", true), (" in ", false)] {
             if let Some((k, set)) = term.split_once(op) {
-                let set: Vec<&str> = set.trim().trim_start_matches('(').trim_end_matches(')').split(',').map(str::trim).collect();
+                let set: Vec<&str> = set
+                    .trim()
+                    .trim_start_matches('(')
+                    .trim_end_matches(')')
+                    .split(',')
+                    .map(str::trim)
+                    .collect();
                 let inside = get(k).is_some_and(|v| set.contains(&v));
                 return inside != neg;
             }
@@ -348,7 +424,11 @@ impl Store {
     pub fn new() -> Self {
         let (events, _) = broadcast::channel(65_536);
         Store {
-            inner: Mutex::new(Inner { rv: 1000, objects: BTreeMap::new(), history: VecDeque::new() }),
+            inner: Mutex::new(Inner {
+                rv: 1000,
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+            }),
             events,
             observers: RwLock::new(Vec::new()),
             notify_lock: Mutex::new(()),
@@ -375,10 +455,11 @@ impl Store {
     /// (the API server answers 410 Expired then).
     pub fn events_since(&self, rv: u64) -> Option<Vec<WatchEvent>> {
         let inner = self.inner.lock().unwrap();
-        if let Some(first) = inner.history.front() {
-            if rv + 1 < first.resource_version && inner.history.len() >= HISTORY {
-                return None;
-            }
+        if let Some(first) = inner.history.front()
+            && rv + 1 < first.resource_version
+            && inner.history.len() >= HISTORY
+        {
+            return None;
         }
         Some(inner.history.iter().filter(|e| e.resource_version > rv).cloned().collect())
     }
@@ -387,10 +468,11 @@ impl Store {
     pub fn watch_from(&self, rv: u64) -> Option<(Vec<WatchEvent>, broadcast::Receiver<WatchEvent>)> {
         let inner = self.inner.lock().unwrap();
         let rx = self.events.subscribe();
-        if let Some(first) = inner.history.front() {
-            if rv + 1 < first.resource_version && inner.history.len() >= HISTORY {
-                return None;
-            }
+        if let Some(first) = inner.history.front()
+            && rv + 1 < first.resource_version
+            && inner.history.len() >= HISTORY
+        {
+            return None;
         }
         let past = inner.history.iter().filter(|e| e.resource_version > rv).cloned().collect();
         Some((past, rx))
@@ -398,7 +480,12 @@ impl Store {
 
     pub fn get(&self, r: &'static Resource, ns: &str, name: &str) -> Option<Value> {
         let ns = if r.namespaced { ns } else { "" };
-        self.inner.lock().unwrap().objects.get(&(r.plural, ns.to_owned(), name.to_owned())).cloned()
+        self.inner
+            .lock()
+            .unwrap()
+            .objects
+            .get(&(r.plural, ns.to_owned(), name.to_owned()))
+            .cloned()
     }
 
     /// Lists objects of a resource, in a namespace or (`None`) in all of them, filtered by
@@ -429,7 +516,11 @@ impl Store {
         let ns = if r.namespaced { ns } else { "" };
         let name = name_of(&obj).to_owned();
         if name.is_empty() {
-            return Err(ApiError::invalid(r, "", "metadata.name: Required value: name or generateName is required"));
+            return Err(ApiError::invalid(
+                r,
+                "",
+                "metadata.name: Required value: name or generateName is required",
+            ));
         }
         obj["kind"] = json!(r.kind);
         obj["apiVersion"] = json!(r.api_version());
@@ -563,7 +654,14 @@ impl Store {
     }
 
     fn record(&self, inner: &mut Inner, kind: EventType, r: &'static Resource, ns: &str, name: &str, object: Value) -> WatchEvent {
-        let ev = WatchEvent { kind, resource: r, namespace: ns.to_owned(), name: name.to_owned(), object, resource_version: inner.rv };
+        let ev = WatchEvent {
+            kind,
+            resource: r,
+            namespace: ns.to_owned(),
+            name: name.to_owned(),
+            object,
+            resource_version: inner.rv,
+        };
         inner.history.push_back(ev.clone());
         if inner.history.len() > HISTORY {
             inner.history.pop_front();
@@ -593,7 +691,15 @@ impl Store {
         let mut logs = self.logs.lock().unwrap();
         let entry = logs
             .entry((ns.to_owned(), pod.to_owned(), container.to_owned()))
-            .or_insert_with(|| (LogBuf { lines: Vec::new(), closed: false }, watch::channel(0).0));
+            .or_insert_with(|| {
+                (
+                    LogBuf {
+                        lines: Vec::new(),
+                        closed: false,
+                    },
+                    watch::channel(0).0,
+                )
+            });
         entry.0.lines.push(line.into());
         let n = entry.0.lines.len();
         entry.1.send_replace(n);
@@ -604,7 +710,15 @@ impl Store {
         let mut logs = self.logs.lock().unwrap();
         let entry = logs
             .entry((ns.to_owned(), pod.to_owned(), container.to_owned()))
-            .or_insert_with(|| (LogBuf { lines: Vec::new(), closed: false }, watch::channel(0).0));
+            .or_insert_with(|| {
+                (
+                    LogBuf {
+                        lines: Vec::new(),
+                        closed: false,
+                    },
+                    watch::channel(0).0,
+                )
+            });
         entry.0.closed = true;
         let n = entry.0.lines.len();
         entry.1.send_replace(n + 1); // wake followers even when nothing was appended
@@ -661,18 +775,20 @@ mod tests {
         let o = s.create(r, "demo", sts("vantiq"), false).unwrap();
         let same = s.write(r, "demo", "vantiq", false, |_| Ok(())).unwrap();
         assert_eq!(rv_of(&same), rv_of(&o));
-        let changed = s.write(r, "demo", "vantiq", false, |v| {
-            v["spec"]["replicas"] = json!(3);
-            Ok(())
-        })
-        .unwrap();
+        let changed = s
+            .write(r, "demo", "vantiq", false, |v| {
+                v["spec"]["replicas"] = json!(3);
+                Ok(())
+            })
+            .unwrap();
         assert!(rv_of(&changed) > rv_of(&o));
         assert_eq!(changed["metadata"]["generation"], 2);
-        let status_only = s.write(r, "demo", "vantiq", false, |v| {
-            v["status"] = json!({"replicas": 3});
-            Ok(())
-        })
-        .unwrap();
+        let status_only = s
+            .write(r, "demo", "vantiq", false, |v| {
+                v["status"] = json!({"replicas": 3});
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(status_only["metadata"]["generation"], 2);
     }
 
