@@ -33,7 +33,11 @@ pub fn validate(text: &str) -> Result<(), PropsError> {
                     let hex = line.get(i + 2..i + 6).unwrap_or("");
                     if hex.len() != 4 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                         let end = (i + 6).min(line.len());
-                        return Err(PropsError::Malformed { line: n + 1, col: i + 1, text: line[i..end].to_owned() });
+                        return Err(PropsError::Malformed {
+                            line: n + 1,
+                            col: i + 1,
+                            text: line[i..end].to_owned(),
+                        });
                     }
                 }
                 i += 2;

@@ -114,7 +114,9 @@ impl K8sClient {
                     Ok(cfg) => (cfg, "(in-cluster)".into()),
                     // Inside a pod, the in-cluster error is the one that explains the failure.
                     Err(ierr) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
-                        return Err(K8sError::Config(format!("in-cluster configuration failed: {ierr} (and no kubeconfig: {kerr})")));
+                        return Err(K8sError::Config(format!(
+                            "in-cluster configuration failed: {ierr} (and no kubeconfig: {kerr})"
+                        )));
                     }
                     Err(_) => return Err(K8sError::Config(format!("no kubeconfig given and none found: {kerr}"))),
                 },
@@ -213,7 +215,9 @@ impl K8sClient {
                     delay *= 2;
                 }
                 Err(kube::Error::Api(s)) if retried && s.code == 409 => {
-                    let got = retry(|| api.get(&name)).await.map_err(|e| api_err(format!("read {} `{name}`", kind.ar.kind), e))?;
+                    let got = retry(|| api.get(&name))
+                        .await
+                        .map_err(|e| api_err(format!("read {} `{name}`", kind.ar.kind), e))?;
                     return Ok(to_value(&got));
                 }
                 Err(e) => return Err(api_err(format!("create {} `{name}`", kind.ar.kind), e)),

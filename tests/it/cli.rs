@@ -82,15 +82,29 @@ fn unreachable_cluster_fails_with_a_clear_message() {
     .unwrap();
     // A read-only script reaches its first call, and the error points at it.
     let (_s, p) = tmp_script("//! read-only\nstep(\"1. read\", || {\n    k8s::replicas(\"vantiq\");\n});\n");
-    let out = vscript(&["run", &p, "--kubeconfig", &kc.display().to_string(), "-n", "acme"], &project_dir());
+    let out = vscript(
+        &["run", &p, "--kubeconfig", &kc.display().to_string(), "-n", "acme"],
+        &project_dir(),
+    );
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("cannot reach the cluster"), "{}", out.all());
-    assert!(out.stderr.contains(&format!("{p}:3:")), "the error points at the call: {}", out.all());
+    assert!(
+        out.stderr.contains(&format!("{p}:3:")),
+        "the error points at the call: {}",
+        out.all()
+    );
     // A maintenance script stops before its first step, when taking the lock.
     let (_s2, p2) = tmp_script("step(\"1. scale\", || {\n    k8s::scale(\"vantiq\", 0);\n});\n");
-    let out = vscript(&["run", &p2, "--kubeconfig", &kc.display().to_string(), "-n", "acme"], &project_dir());
+    let out = vscript(
+        &["run", &p2, "--kubeconfig", &kc.display().to_string(), "-n", "acme"],
+        &project_dir(),
+    );
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("cannot take the maintenance lock on http://127.0.0.1:9/"), "{}", out.all());
+    assert!(
+        out.stderr.contains("cannot take the maintenance lock on http://127.0.0.1:9/"),
+        "{}",
+        out.all()
+    );
     assert!(out.stderr.contains("cannot reach the cluster"), "{}", out.all());
     assert!(!out.stderr.contains("▶ 1. scale"), "no step started: {}", out.all());
 }
@@ -98,17 +112,31 @@ fn unreachable_cluster_fails_with_a_clear_message() {
 #[test]
 fn missing_parameters_are_reported_before_anything_runs() {
     // Literal names: all missing required parameters at once, before the first line runs.
-    let (d, p) = tmp_script("file::write(\"marker\", \"x\");\nlet tag = param(\"tag\");\nlet f = param_file(\"fullchain\");\nlet r = param(\"release\", \"\");\n");
+    let (d, p) = tmp_script(
+        "file::write(\"marker\", \"x\");\nlet tag = param(\"tag\");\nlet f = param_file(\"fullchain\");\nlet r = param(\"release\", \"\");\n",
+    );
     let out = vscript(&["run", &p, "--tools", &d.path().display().to_string()], &project_dir());
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("needs parameter(s): --set fullchain=… --set tag=…"), "{}", out.all());
-    assert!(!out.stderr.contains("release"), "optional parameters are not required: {}", out.all());
+    assert!(
+        out.stderr.contains("needs parameter(s): --set fullchain=… --set tag=…"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        !out.stderr.contains("release"),
+        "optional parameters are not required: {}",
+        out.all()
+    );
     assert!(!d.path().join("marker").exists());
     // A computed name is only known when reached: the error names it and points at the call.
     let (d, p) = tmp_script("let which = \"tag\";\nlet tag = param(which);\n");
     let out = vscript(&["run", &p, "--tools", &d.path().display().to_string()], &project_dir());
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("missing parameter `tag`: pass it with --set tag=VALUE"), "{}", out.all());
+    assert!(
+        out.stderr.contains("missing parameter `tag`: pass it with --set tag=VALUE"),
+        "{}",
+        out.all()
+    );
     assert!(out.stderr.contains(&format!("{p}:2:")), "{}", out.all());
     // `vscript check` lists what a script takes.
     let out = vscript(&["check", "scripts/minor_upgrade.rhai"], &project_dir());

@@ -21,7 +21,10 @@ fn an_installed_binary_runs_a_shipped_procedure_from_an_empty_directory() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("mongo_backup (shipped)"), "{err}");
     assert!(err.contains("the simulator recorded no invariant violation"), "{err}");
-    assert!(std::fs::read_dir(empty.path()).unwrap().next().is_none(), "nothing written to the working directory");
+    assert!(
+        std::fs::read_dir(empty.path()).unwrap().next().is_none(),
+        "nothing written to the working directory"
+    );
 }
 
 #[test]
@@ -33,7 +36,14 @@ fn a_customised_copy_takes_precedence_and_list_says_so() {
     let copy = c.tools().join("scripts/mongo_backup.rhai");
     let text = std::fs::read_to_string(&copy).unwrap();
     assert!(text.starts_with("// vscript-origin: scripts/mongo_backup.rhai vscript "), "{text}");
-    std::fs::write(&copy, text.replace("step(\"1. Back up MongoDB\"", "info(\"acme: customised backup\");\nstep(\"1. Back up MongoDB\"")).unwrap();
+    std::fs::write(
+        &copy,
+        text.replace(
+            "step(\"1. Back up MongoDB\"",
+            "info(\"acme: customised backup\");\nstep(\"1. Back up MongoDB\"",
+        ),
+    )
+    .unwrap();
     let list = vscript(&["list", "--tools", &tools], &project_dir());
     let line = list.stdout.lines().find(|l| l.starts_with("mongo_backup")).unwrap().to_owned();
     assert!(line.contains("tools dir (scripts/mongo_backup.rhai)"), "{}", list.stdout);
@@ -41,7 +51,11 @@ fn a_customised_copy_takes_precedence_and_list_says_so() {
     assert!(other.contains("shipped"), "{}", list.stdout);
     let run = c.run("mongo_backup", &[]);
     run.ok();
-    assert!(run.stderr.contains("acme: customised backup"), "the customer's copy ran: {}", run.all());
+    assert!(
+        run.stderr.contains("acme: customised backup"),
+        "the customer's copy ran: {}",
+        run.all()
+    );
     // Customising twice is refused, nothing overwritten.
     let again = vscript(&["customize", "mongo_backup", "--tools", &tools], &project_dir());
     assert_eq!(again.code, 2, "{}", again.all());
@@ -55,10 +69,21 @@ fn diff_shows_the_customer_edit_and_upstream_changes() {
     vscript(&["customize", "patch_upgrade", "--tools", &tools], &project_dir()).ok();
     let copy = c.tools().join("scripts/patch_upgrade.rhai");
     let text = std::fs::read_to_string(&copy).unwrap();
-    std::fs::write(&copy, text.replace("k8s::wait_rollout(\"vantiq\", 1800);", "k8s::wait_rollout(\"vantiq\", 3600); // acme: slow nodes")).unwrap();
+    std::fs::write(
+        &copy,
+        text.replace(
+            "k8s::wait_rollout(\"vantiq\", 1800);",
+            "k8s::wait_rollout(\"vantiq\", 3600); // acme: slow nodes",
+        ),
+    )
+    .unwrap();
     let out = vscript(&["diff", "patch_upgrade", "--tools", &tools], &project_dir());
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("+    k8s::wait_rollout(\"vantiq\", 3600); // acme: slow nodes"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("+    k8s::wait_rollout(\"vantiq\", 3600); // acme: slow nodes"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("-    k8s::wait_rollout(\"vantiq\", 1800);"), "{}", out.stdout);
     assert!(out.stdout.contains("up to date with the shipped version"), "{}", out.stdout);
     // Pretend the copy was made from an older release: its origin differs from what ships now.
@@ -66,22 +91,37 @@ fn diff_shows_the_customer_edit_and_upstream_changes() {
     let old_hash = header.rsplit("sha256:").next().unwrap();
     let origins = c.tools().join(".vscript/origins/scripts");
     let origin_file = origins.join(format!("patch_upgrade.{old_hash}.rhai"));
-    let older = std::fs::read_to_string(&origin_file).unwrap().replace("step(\"1. Update k8sdeploy_tools (git pull)\"", "step(\"1. Pull k8sdeploy_tools\"");
+    let older = std::fs::read_to_string(&origin_file)
+        .unwrap()
+        .replace("step(\"1. Update k8sdeploy_tools (git pull)\"", "step(\"1. Pull k8sdeploy_tools\"");
     let older_hash = vscript::customize::hash(&older);
     std::fs::write(origins.join(format!("patch_upgrade.{older_hash}.rhai")), &older).unwrap();
     let body = std::fs::read_to_string(&copy).unwrap().replacen(old_hash, &older_hash, 1);
     std::fs::write(&copy, body).unwrap();
     let out = vscript(&["diff", "patch_upgrade", "--tools", &tools], &project_dir());
     assert!(out.stdout.contains("UPSTREAM CHANGED"), "{}", out.stdout);
-    assert!(out.stdout.contains("+step(\"1. Update k8sdeploy_tools (git pull)\""), "the upstream change is shown: {}", out.stdout);
+    assert!(
+        out.stdout.contains("+step(\"1. Update k8sdeploy_tools (git pull)\""),
+        "the upstream change is shown: {}",
+        out.stdout
+    );
     let list = vscript(&["list", "--tools", &tools], &project_dir());
-    assert!(list.stdout.contains("upstream changed since customised: vscript diff patch_upgrade"), "{}", list.stdout);
+    assert!(
+        list.stdout
+            .contains("upstream changed since customised: vscript diff patch_upgrade"),
+        "{}",
+        list.stdout
+    );
 }
 
 #[test]
 fn a_malformed_vscript_toml_is_rejected_with_key_and_line() {
     let c = Cluster::start();
-    std::fs::write(c.tools().join("vscript.toml"), "allowed_contexts = [\"acme-prod\"]\n\n[vantiq]\nurl = \"https://x\"\ntimeout = \"30s\"\n").unwrap();
+    std::fs::write(
+        c.tools().join("vscript.toml"),
+        "allowed_contexts = [\"acme-prod\"]\n\n[vantiq]\nurl = \"https://x\"\ntimeout = \"30s\"\n",
+    )
+    .unwrap();
     let out = c.run("mongo_backup", &[]);
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("vscript.toml"), "{}", out.all());
@@ -112,13 +152,25 @@ fn a_customised_stdlib_helper_is_used_by_an_unmodified_shipped_procedure() {
     vscript(&["customize", "vantiq", "--tools", &tools], &project_dir()).ok();
     let lib = c.tools().join("stdlib/vantiq.rhai");
     let text = std::fs::read_to_string(&lib).unwrap();
-    let custom = text.replacen("fn verify_login() {", "fn verify_login() {\n    info(\"acme: login checked through the customer's SSO\");", 1);
+    let custom = text.replacen(
+        "fn verify_login() {",
+        "fn verify_login() {\n    info(\"acme: login checked through the customer's SSO\");",
+        1,
+    );
     assert_ne!(custom, text);
     std::fs::write(&lib, custom).unwrap();
     let out = c.run("patch_upgrade", &[("tag", "1.30.11")]);
     out.ok();
-    assert!(out.stderr.contains("acme: login checked through the customer's SSO"), "{}", out.all());
-    assert!(out.stderr.contains("patch_upgrade (shipped)"), "the procedure itself is the shipped one: {}", out.all());
+    assert!(
+        out.stderr.contains("acme: login checked through the customer's SSO"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains("patch_upgrade (shipped)"),
+        "the procedure itself is the shipped one: {}",
+        out.all()
+    );
     let list = vscript(&["list", "--tools", &tools], &project_dir());
     assert!(list.stdout.contains("vantiq  tools dir (stdlib/vantiq.rhai)"), "{}", list.stdout);
 }

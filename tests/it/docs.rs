@@ -55,8 +55,17 @@ fn every_rhai_block_in_the_docs_compiles() {
     let mut bad = Vec::new();
     for (file, line, text) in blocks {
         // Blocks may use the vantiq stdlib without repeating the import.
-        let text = if text.contains("vantiq::") && !text.contains("import \"vantiq\"") { format!("import \"vantiq\" as vantiq;\n{text}") } else { text };
-        let script = vscript::cli::Script { name: "doc".into(), source_name: format!("{file}:{line}"), text, origin: "docs".into() };
+        let text = if text.contains("vantiq::") && !text.contains("import \"vantiq\"") {
+            format!("import \"vantiq\" as vantiq;\n{text}")
+        } else {
+            text
+        };
+        let script = vscript::cli::Script {
+            name: "doc".into(),
+            source_name: format!("{file}:{line}"),
+            text,
+            origin: "docs".into(),
+        };
         if let Err(f) = vscript::cli::compile(&engine, &script, &host) {
             bad.push(format!("{file} (block at line {line}):\n{}", f.message));
         }
@@ -71,11 +80,19 @@ fn every_shipped_script_and_stdlib_module_compiles_in_strict_mode() {
     let engine = vscript::engine::build(host.clone());
     assert!(vscript::shipped::SCRIPTS.len() >= 13);
     for (name, text) in vscript::shipped::SCRIPTS {
-        let script = vscript::cli::Script { name: (*name).into(), source_name: format!("scripts/{name}.rhai"), text: (*text).into(), origin: "shipped".into() };
+        let script = vscript::cli::Script {
+            name: (*name).into(),
+            source_name: format!("scripts/{name}.rhai"),
+            text: (*text).into(),
+            origin: "shipped".into(),
+        };
         if let Err(f) = vscript::cli::compile(&engine, &script, &host) {
             panic!("{}", f.message);
         }
-        assert!(!vscript::cli::describe(text).is_empty(), "scripts/{name}.rhai has no //! description");
+        assert!(
+            !vscript::cli::describe(text).is_empty(),
+            "scripts/{name}.rhai has no //! description"
+        );
     }
     for (name, text) in vscript::shipped::STDLIB {
         if let Err(e) = engine.compile(text) {

@@ -528,6 +528,10 @@ fn every_shipped_procedure_rehearses_without_a_violation() {
         args.extend_from_slice(extra);
         let out = vscript(&args, &std::env::temp_dir());
         assert_eq!(out.code, 0, "{name}: {}", out.all());
-        assert!(out.stderr.contains("the simulator recorded no invariant violation"), "{name}: {}", out.all());
+        assert!(
+            out.stderr.contains("the simulator recorded no invariant violation"),
+            "{name}: {}",
+            out.all()
+        );
     }
 }

@@ -11,15 +11,26 @@ fn post_faults(c: &Cluster, body: &str) {
     let url = format!("{}/__sim/faults", c.sim().info.api);
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let status = c.rt.block_on(async { reqwest::Client::new().post(&url).json(&body).send().await.map(|r| r.status()) }).unwrap();
+    let status =
+        c.rt.block_on(async { reqwest::Client::new().post(&url).json(&body).send().await.map(|r| r.status()) })
+            .unwrap();
     assert!(status.is_success(), "POST {url}: {status}");
 }
 
 /// Starts `vscript run` in the background and waits until its stderr shows `marker`.
 fn spawn_until(c: &Cluster, args: &[&str], marker: &str) -> (std::process::Child, String) {
     let mut cmd = Command::new(bin());
-    cmd.arg("run").args(args).args(["--tools", &c.tools().display().to_string(), "--yes"]);
-    let mut child = cmd.current_dir(project_dir()).env("NO_COLOR", "1").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    cmd.arg("run")
+        .args(args)
+        .args(["--tools", &c.tools().display().to_string(), "--yes"]);
+    let mut child = cmd
+        .current_dir(project_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     let started = Instant::now();
@@ -59,12 +70,26 @@ fn run_id(stderr: &str) -> String {
 fn two_maintenance_runs_at_once_one_refuses() {
     let c = Cluster::start();
     let slow = std::env::temp_dir().join(format!("vscript-slow-{}.rhai", std::process::id()));
-    std::fs::write(&slow, "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(4);\n});\n").unwrap();
+    std::fs::write(
+        &slow,
+        "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(4);\n});\n",
+    )
+    .unwrap();
     let (mut first, _) = spawn_until(&c, &[&slow.display().to_string()], "▶ 1. hold");
-    let second = c.run("license_renew", &[("public_pem", &c.incoming("public.pem")), ("license_key", &c.incoming("license.key"))]);
+    let second = c.run(
+        "license_renew",
+        &[
+            ("public_pem", &c.incoming("public.pem")),
+            ("license_key", &c.incoming("license.key")),
+        ],
+    );
     assert_eq!(second.code, 4, "{}", second.all());
     assert!(second.stderr.contains("another maintenance run holds the lock"), "{}", second.all());
-    assert!(second.stderr.contains(&format!("pid {}", first.id())), "names the holder: {}", second.all());
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "names the holder: {}",
+        second.all()
+    );
     assert!(c.tree_unchanged_by_refusal(), "the refused run touched nothing");
     assert_eq!(first.wait().unwrap().code(), Some(0));
     // Released at the end: the next run gets the lock.
@@ -76,7 +101,10 @@ impl Cluster {
     /// No license file was replaced by a refused renewal.
     fn tree_unchanged_by_refusal(&self) -> bool {
         let today = chrono::Local::now().format("%Y%m%d").to_string();
-        !self.tools().join(format!("targetCluster/deploy/sensitive/license.key.{today}")).exists()
+        !self
+            .tools()
+            .join(format!("targetCluster/deploy/sensitive/license.key.{today}"))
+            .exists()
     }
 }
 
@@ -92,13 +120,28 @@ fn a_run_killed_mid_upgrade_resumes_to_the_right_state() {
     let out = c.run_with("minor_upgrade", &[], &["--yes", "--resume", &id]);
     out.ok();
     assert!(out.stderr.contains(&format!("resuming run {id}")), "{}", out.all());
-    assert!(out.stderr.contains("6. Stop Vantiq (downtime starts) (completed in the resumed run, skipped)"), "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("6. Stop Vantiq (downtime starts) (completed in the resumed run, skipped)"),
+        "{}",
+        out.all()
+    );
     assert!(c.image("vantiq").ends_with(":1.31.0"));
     assert_eq!(c.schema(), "1.31");
-    assert_eq!((c.replicas("vantiq"), c.replicas("metrics-collector"), c.replicas("vision-analytics")), (Some(3), Some(1), Some(2)));
+    assert_eq!(
+        (
+            c.replicas("vantiq"),
+            c.replicas("metrics-collector"),
+            c.replicas("vision-analytics")
+        ),
+        (Some(3), Some(1), Some(2))
+    );
     assert!(out.stdout.contains("replicas"), "{}", out.all());
     // No temp files left by atomic writes.
-    let leftovers: Vec<String> = tree(&c.tools()).into_keys().filter(|k| k.contains(".tmp") || k.contains(".vscript-tmp")).collect();
+    let leftovers: Vec<String> = tree(&c.tools())
+        .into_keys()
+        .filter(|k| k.contains(".tmp") || k.contains(".vscript-tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     c.assert_no_violation();
 }
@@ -131,9 +174,17 @@ fn a_failing_gradle_task_stops_cleanly_and_resume_finishes() {
     assert!(out.stderr.contains("gradle task `deployVantiq` failed"), "{}", out.all());
     assert!(out.stderr.contains("BUILD FAILED"), "the output tail is shown: {}", out.all());
     let id = run_id(&out.stderr);
-    assert!(out.stderr.contains(&format!("--resume {id}")), "the failure report says how to continue: {}", out.all());
+    assert!(
+        out.stderr.contains(&format!("--resume {id}")),
+        "the failure report says how to continue: {}",
+        out.all()
+    );
     let runs = vscript(&["runs", "--tools", &c.tools().display().to_string()], &project_dir());
-    assert!(runs.stdout.contains(&id) && runs.stdout.contains("failed (1) at \"5. Deploy (deployVantiq)\""), "{}", runs.all());
+    assert!(
+        runs.stdout.contains(&id) && runs.stdout.contains("failed (1) at \"5. Deploy (deployVantiq)\""),
+        "{}",
+        runs.all()
+    );
     std::fs::write(c.sim().dir.join("faults.json"), "{}").unwrap();
     let out = c.run_with("patch_upgrade", &[], &["--yes", "--resume", &id]);
     out.ok();
@@ -149,8 +200,22 @@ fn secrets_never_appear_in_any_output() {
     let old_key = c.read("targetCluster/deploy/sensitive/private.key");
     let token = std::fs::read_to_string(&c.sim().info.token_file).unwrap();
     let mut outputs = Vec::new();
-    outputs.push(c.run_with("ssl_renew", &[("fullchain", &c.incoming("fullchain.crt")), ("private_key", &c.incoming("private.key"))], &["--yes", "--output", "json"]));
-    outputs.push(c.run_with("license_renew", &[("public_pem", &c.incoming("public.pem")), ("license_key", &c.incoming("license.key"))], &["--yes", "--output", "json"]));
+    outputs.push(c.run_with(
+        "ssl_renew",
+        &[
+            ("fullchain", &c.incoming("fullchain.crt")),
+            ("private_key", &c.incoming("private.key")),
+        ],
+        &["--yes", "--output", "json"],
+    ));
+    outputs.push(c.run_with(
+        "license_renew",
+        &[
+            ("public_pem", &c.incoming("public.pem")),
+            ("license_key", &c.incoming("license.key")),
+        ],
+        &["--yes", "--output", "json"],
+    ));
     outputs.push(c.run("ssl_renew_rollback", &[]));
     let probe = std::env::temp_dir().join(format!("vscript-probe-{}.rhai", std::process::id()));
     std::fs::write(&probe, "//! read-only\nprint(k8s::secret(\"vantiq-license\"));\nprint(file::read(\"targetCluster/deploy/sensitive/private.key\"));\nprint(http::vantiq(\"/api/v1/about\").status);\n").unwrap();
@@ -162,7 +227,11 @@ fn secrets_never_appear_in_any_output() {
     for f in std::fs::read_dir(c.tools().join(".vscript/runs")).unwrap().flatten() {
         channels.push((f.path().display().to_string(), std::fs::read_to_string(f.path()).unwrap()));
     }
-    let secret_lines: Vec<&str> = key.lines().chain(old_key.lines()).filter(|l| l.len() >= 16 && !l.starts_with("-----")).collect();
+    let secret_lines: Vec<&str> = key
+        .lines()
+        .chain(old_key.lines())
+        .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+        .collect();
     assert!(!secret_lines.is_empty());
     for (name, text) in &channels {
         for l in &secret_lines {
@@ -173,7 +242,11 @@ fn secrets_never_appear_in_any_output() {
         assert!(!text.contains(sig), "{name} leaks the license signature");
         assert!(!text.contains(token.trim()), "{name} leaks the Vantiq token");
     }
-    assert!(outputs[3].stdout.contains("***"), "printed secrets are redacted: {}", outputs[3].all());
+    assert!(
+        outputs[3].stdout.contains("***"),
+        "printed secrets are redacted: {}",
+        outputs[3].all()
+    );
 }
 
 #[test]
@@ -188,8 +261,16 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     std::fs::write(&yaml, good.replacen("vantiq:\n", "vantiq:\n  - broken: [\n", 1)).unwrap();
     let out = c.run("minor_upgrade", &[("tag", "1.31.0")]);
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("deploy.yaml") && out.stderr.contains("malformed YAML at"), "{}", out.all());
-    assert!(out.stderr.contains("0. Check the installation"), "refused in the check step: {}", out.all());
+    assert!(
+        out.stderr.contains("deploy.yaml") && out.stderr.contains("malformed YAML at"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains("0. Check the installation"),
+        "refused in the check step: {}",
+        out.all()
+    );
     std::fs::write(&yaml, &good).unwrap();
     // A malformed cluster.properties.
     let props = c.tools().join("targetCluster/cluster.properties");
@@ -197,7 +278,11 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     std::fs::write(&props, format!("{good_props}azure.note=caf\\u00zz\n")).unwrap();
     let out = c.run("minor_upgrade", &[("tag", "1.31.0")]);
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("cluster.properties") && out.stderr.contains("malformed \\uxxxx escape at line"), "{}", out.all());
+    assert!(
+        out.stderr.contains("cluster.properties") && out.stderr.contains("malformed \\uxxxx escape at line"),
+        "{}",
+        out.all()
+    );
     std::fs::write(&props, &good_props).unwrap();
     // A script that does not compile.
     let bad_script = d_script("step(\"1. x\", || {\n    let = 3;\n});\n");
@@ -212,13 +297,30 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     let d = tempfile::tempdir().unwrap();
     let junk = d.path().join("fullchain.crt");
     std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n").unwrap();
-    let out = c.run("ssl_renew", &[("fullchain", &junk.display().to_string()), ("private_key", &c.incoming("private.key"))]);
+    let out = c.run(
+        "ssl_renew",
+        &[
+            ("fullchain", &junk.display().to_string()),
+            ("private_key", &c.incoming("private.key")),
+        ],
+    );
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("fullchain.crt"), "names the file: {}", out.all());
     // A parameter file that does not exist.
-    let out = c.run("license_renew", &[("public_pem", "/nonexistent/public.pem"), ("license_key", &c.incoming("license.key"))]);
+    let out = c.run(
+        "license_renew",
+        &[
+            ("public_pem", "/nonexistent/public.pem"),
+            ("license_key", &c.incoming("license.key")),
+        ],
+    );
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("parameter `public_pem`: file `/nonexistent/public.pem` does not exist"), "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("parameter `public_pem`: file `/nonexistent/public.pem` does not exist"),
+        "{}",
+        out.all()
+    );
     // A version that is not a version.
     let out = c.run("minor_upgrade", &[("tag", "latest")]);
     assert_eq!(out.code, 1, "{}", out.all());
@@ -227,7 +329,11 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     std::fs::write(c.tools().join("vscript.toml"), "[vantiq]\nurl = \"https://x\"\nproxy = 3\n").unwrap();
     let out = c.run("mongo_backup", &[]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("vscript.toml") && out.stderr.contains("line 3") && out.stderr.contains("proxy"), "{}", out.all());
+    assert!(
+        out.stderr.contains("vscript.toml") && out.stderr.contains("line 3") && out.stderr.contains("proxy"),
+        "{}",
+        out.all()
+    );
     std::fs::remove_file(c.tools().join("vscript.toml")).unwrap();
     // Nothing changed (journals of the refused runs aside).
     let strip = |mut t: std::collections::BTreeMap<String, Vec<u8>>| {
@@ -247,7 +353,11 @@ fn a_context_not_in_the_allow_list_is_refused() {
     std::fs::write(c.tools().join("vscript.toml"), "allowed_contexts = [\"acme-staging\"]\n").unwrap();
     let out = c.run("mongo_backup", &[]);
     assert_eq!(out.code, 4, "{}", out.all());
-    assert!(out.stderr.contains("kube context `acme-prod` is not in allowed_contexts"), "{}", out.all());
+    assert!(
+        out.stderr.contains("kube context `acme-prod` is not in allowed_contexts"),
+        "{}",
+        out.all()
+    );
     std::fs::write(c.tools().join("vscript.toml"), "allowed_contexts = [\"acme-prod\"]\n").unwrap();
     c.run("mongo_backup", &[]).ok();
 }
@@ -264,9 +374,19 @@ fn sigterm_stops_cleanly_and_the_journal_says_where() {
     let journal = std::fs::read_to_string(c.tools().join(format!(".vscript/runs/{id}.jsonl"))).unwrap();
     let last: Vec<&str> = journal.lines().rev().take(3).collect();
     let events: Vec<serde_json::Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let failed_at = events.iter().find(|e| e["event"] == "step-end" && e["data"]["ok"] == false).map(|e| e["data"]["title"].clone());
-    assert_eq!(failed_at, Some(serde_json::json!("9. Follow the schema migration (load-model)")), "{journal}");
-    assert!(last[0].contains("\"event\":\"end\"") && last[0].contains("\"exit_code\":3"), "{last:?}");
+    let failed_at = events
+        .iter()
+        .find(|e| e["event"] == "step-end" && e["data"]["ok"] == false)
+        .map(|e| e["data"]["title"].clone());
+    assert_eq!(
+        failed_at,
+        Some(serde_json::json!("9. Follow the schema migration (load-model)")),
+        "{journal}"
+    );
+    assert!(
+        last[0].contains("\"event\":\"end\"") && last[0].contains("\"exit_code\":3"),
+        "{last:?}"
+    );
     assert!(c.get("Lease", &c.ns(), "vscript-maintenance").is_none(), "the lock was released");
     // And it can be resumed from there.
     c.run_with("minor_upgrade", &[], &["--yes", "--resume", &id]).ok();

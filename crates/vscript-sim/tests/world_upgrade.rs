@@ -103,7 +103,11 @@ fn minor_upgrade_in_runbook_order_then_rollback_records_no_violation() {
         t.ready(&ns, "metrics-collector") == 1 && t.ready(&ns, "vision-analytics") == 2
     });
     assert!(t.violations().is_empty(), "{:#?}", t.violations());
-    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the upgrade took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the upgrade took {:?}",
+        started.elapsed()
+    );
 
     // Rollback: stop, restore the backup, previous tag, deployVantiq, scale back.
     stop_all(&t);

@@ -216,7 +216,9 @@ pub fn chain_complete(pem: &str, root_subjects: &[String]) -> bool {
 /// Whether the last certificate of a chain was signed by the CA certificate `ca_pem`
 /// (so that clients trusting that CA accept the chain).
 pub fn issued_by(chain_pem: &str, ca_pem: &str) -> bool {
-    let (Some(last), Some(ca)) = (pem_certs(chain_pem).pop(), pem_certs(ca_pem).pop()) else { return false };
+    let (Some(last), Some(ca)) = (pem_certs(chain_pem).pop(), pem_certs(ca_pem).pop()) else {
+        return false;
+    };
     let (Ok((_, last)), Ok((_, ca))) = (x509_parser::parse_x509_certificate(&last), x509_parser::parse_x509_certificate(&ca)) else {
         return false;
     };
