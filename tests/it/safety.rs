@@ -137,6 +137,8 @@ fn a_run_killed_mid_upgrade_resumes_to_the_right_state() {
         (Some(3), Some(1), Some(2))
     );
     assert!(out.stdout.contains("replicas"), "{}", out.all());
+    let before_line = out.stdout.lines().find(|l| l.starts_with("version before")).unwrap_or_default().to_owned();
+    assert!(before_line.ends_with("1.30.10"), "the report remembers the version from the first attempt: {}", out.all());
     // No temp files left by atomic writes.
     let leftovers: Vec<String> = tree(&c.tools())
         .into_keys()
