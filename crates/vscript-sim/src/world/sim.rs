@@ -31,6 +31,9 @@ pub struct SimOptions {
     pub gradle_cmd: Vec<String>,
     /// The generated installation (ignored where `tools` says otherwise).
     pub seed: SeedOptions,
+    /// When set, the API server appends one JSON line per request here (see
+    /// `api::ApiOptions::audit_log`); benchmarks read it.
+    pub audit_log: Option<PathBuf>,
 }
 
 impl SimOptions {
@@ -42,6 +45,7 @@ impl SimOptions {
             tools: None,
             gradle_cmd,
             seed: SeedOptions::default(),
+            audit_log: None,
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct Sim {
     pub dir: PathBuf,
     pub info: SimInfo,
     pub world: Arc<World>,
+    /// Requests the API server has answered (benchmarks read it).
+    pub stats: Arc<crate::api::Stats>,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -264,8 +270,10 @@ impl Sim {
         };
         let api_opts = crate::api::ApiOptions {
             faults: api_faults.clone(),
+            audit_log: opts.audit_log.clone(),
             ..Default::default()
         };
+        let stats = api_opts.stats.clone();
         let app = crate::api::router(store.clone(), api_opts).merge(admin::router(world.clone(), api_faults));
         let c = cancel.clone();
         tasks.push(tokio::spawn(async move {
@@ -311,6 +319,7 @@ impl Sim {
             dir,
             info,
             world,
+            stats,
             cancel,
             tasks,
         };

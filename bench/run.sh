@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Benchmarks: vscript against the same procedures written as kubectl + bash.
+# Builds the release binary, runs the bench driver (benches/procedures.rs) against
+# simulated clusters, and writes docs/benchmarks.md. Options after the script name are
+# passed to the driver: --reps N (5), --speed F (60), --lines N (200000), --out FILE.
+# Needs: cargo, bash, kubectl (1.32), curl, git, GNU time (/usr/bin/time).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+for tool in kubectl curl git; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
+done
+if [ ! -x /usr/bin/time ]; then
+    echo "bench: installing GNU time (/usr/bin/time)" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get install -y time >/dev/null; else sudo apt-get install -y time >/dev/null; fi
+fi
+
+cargo build --release
+out="$root/docs/benchmarks.md"
+args=("$@")
+case " ${args[*]-} " in *" --out "*) ;; *) args+=(--out "$out") ;; esac
+cargo bench --bench procedures -- "${args[@]}"
+echo "bench: wrote ${out}" >&2

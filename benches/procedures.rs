@@ -1,0 +1,937 @@
+//! Benchmark driver: the shipped vscript procedures against the same procedures written
+//! as bash scripts of the runbook's kubectl/gradlew lines (`bench/kubectl/*.sh`), on the
+//! simulated cluster started in-process, side by side in one run.
+//!
+//! Run it with `bench/run.sh` (release build, then this, then `docs/benchmarks.md`).
+//! Arguments: `--reps N` (5), `--speed F` (60), `--lines N` (log throughput, 200000),
+//! `--out FILE` (the markdown report; stdout when absent). Not part of `cargo test`.
+//!
+//! Method (also written into the report):
+//! * overhead = CPU time (user+sys) of the tool's whole process tree, minus the CPU of the
+//!   `./gradlew` shim (the simulated Gradle build both tools run identically). Read from
+//!   `/proc/PID/stat` (utime+stime+cutime+cstime) while the tool is a zombie, so every
+//!   waited-for descendant (kubectl, sleep, grep, curl, git) is included; the shim is
+//!   wrapped in `/usr/bin/time` to measure its share.
+//! * requests = lines of the simulator's API audit log not sent by the gradlew shim.
+//! * reaction = audit timestamp of a marker request the tool sends right after its wait,
+//!   minus the time the simulator committed the condition (an in-process store observer)
+//!   or wrote the log line.
+//! * RSS = peak `VmHWM` of the vscript process, sampled every 5 ms.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use vscript_sim::store::{Store, WatchEvent};
+use vscript_sim::{Sim, SimOptions};
+
+const VSCRIPT: &str = env!("CARGO_BIN_EXE_vscript");
+const PROJECT: &str = env!("CARGO_MANIFEST_DIR");
+
+struct Opts {
+    reps: usize,
+    speed: f64,
+    lines: usize,
+    out: Option<PathBuf>,
+    /// Keep the work dir (audit logs, tool output) for inspection.
+    keep: bool,
+    /// Only the procedures (no reaction, log or startup runs).
+    only_procedures: bool,
+}
+
+fn parse_opts() -> Result<Opts> {
+    let mut o = Opts {
+        reps: 5,
+        speed: 60.0,
+        lines: 200_000,
+        out: None,
+        keep: false,
+        only_procedures: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--reps" => o.reps = val()?.parse()?,
+            "--speed" => o.speed = val()?.parse()?,
+            "--lines" => o.lines = val()?.parse()?,
+            "--out" => o.out = Some(PathBuf::from(val()?)),
+            "--keep" => o.keep = true,
+            "--only-procedures" => o.only_procedures = true,
+            "--bench" => {} // passed by `cargo bench`
+            other => bail!("unknown argument `{other}`"),
+        }
+    }
+    Ok(o)
+}
+
+// ---- measuring one process tree ----------------------------------------------------------
+
+/// What one tool process (and its waited-for descendants) did.
+struct Proc {
+    code: i32,
+    wall: Duration,
+    /// user+sys of the process and all its waited-for descendants.
+    cpu: Duration,
+    /// Peak resident set of the top process, kB (sampled).
+    hwm_kb: u64,
+    start: SystemTime,
+    end: SystemTime,
+}
+
+fn clk_tck() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// `(state, utime+stime+cutime+cstime in ticks)` from `/proc/PID/stat`.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let state = f.first()?.chars().next()?;
+    let ticks: u64 = f.get(11..15)?.iter().filter_map(|x| x.parse::<u64>().ok()).sum();
+    Some((state, ticks))
+}
+
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Runs `cmd` to the end, sampling its peak RSS and reading its CPU times as a zombie.
+fn run_measured(cmd: &mut Command, tck: f64) -> Result<Proc> {
+    let start = SystemTime::now();
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().context("spawn")?;
+    let pid = child.id();
+    let mut hwm = 0;
+    let mut ticks = 0;
+    loop {
+        match proc_stat(pid) {
+            Some(('Z', t)) => {
+                ticks = t;
+                break;
+            }
+            Some(_) => {
+                if let Some(h) = vm_hwm(pid) {
+                    hwm = hwm.max(h);
+                }
+            }
+            None => break,
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let wall = t0.elapsed();
+    let end = SystemTime::now();
+    let status = child.wait()?;
+    Ok(Proc {
+        code: status.code().unwrap_or(-1),
+        wall,
+        cpu: Duration::from_secs_f64(ticks as f64 / tck),
+        hwm_kb: hwm,
+        start,
+        end,
+    })
+}
+
+// ---- the simulator ---------------------------------------------------------------------
+
+struct Bench {
+    rt: tokio::runtime::Runtime,
+    opts: Opts,
+    tck: f64,
+    work: tempfile::TempDir,
+    n: usize,
+}
+
+/// A simulator for one measurement, with its audit log and gradle timing file.
+struct Run {
+    sim: Sim,
+    dir: PathBuf,
+}
+
+impl Run {
+    fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+    /// API requests in the audit log, not counting the gradlew shim's (`ureq` agent).
+    fn tool_requests(&self) -> (u64, u64) {
+        let a = self.audit();
+        let shim = a
+            .iter()
+            .filter(|l| l["user_agent"].as_str().unwrap_or("").starts_with("ureq"))
+            .count();
+        ((a.len() - shim) as u64, a.len() as u64)
+    }
+    /// CPU seconds and wall seconds of the gradlew shim invocations.
+    fn gradle(&self) -> (f64, f64) {
+        let text = std::fs::read_to_string(self.dir.join("gradle.times")).unwrap_or_default();
+        let (mut cpu, mut wall) = (0.0, 0.0);
+        for l in text.lines() {
+            let f: Vec<f64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            if f.len() == 3 && l.split_whitespace().count() == 3 {
+                wall += f[0];
+                cpu += f[1] + f[2];
+            }
+        }
+        (cpu, wall)
+    }
+    fn env(&self, cmd: &mut Command) {
+        let i = &self.sim.info;
+        cmd.env("TOOLS", &i.tools_dir)
+            .env("KUBECONFIG", &i.kubeconfig)
+            .env("NS", &i.namespace)
+            .env("CLUSTER", &i.cluster)
+            .env("VANTIQ_URL", &i.vantiq_url)
+            .env("VANTIQ_ADDR", &i.vantiq_addr)
+            .env("VANTIQ_CA", &i.ca_file)
+            .env("VANTIQ_TOKEN_FILE", &i.token_file)
+            .env("NO_COLOR", "1")
+            .env_remove("VSCRIPT_TOOLS");
+    }
+}
+
+impl Bench {
+    fn start(&mut self) -> Result<Run> {
+        self.n += 1;
+        let dir = self.work.path().join(format!("run{:03}", self.n));
+        std::fs::create_dir_all(&dir)?;
+        let gradle = vec![
+            "/usr/bin/time".to_owned(),
+            "-a".to_owned(),
+            "-o".to_owned(),
+            dir.join("gradle.times").display().to_string(),
+            "-f".to_owned(),
+            "%e %U %S".to_owned(),
+            VSCRIPT.to_owned(),
+            "sim".to_owned(),
+            "gradle".to_owned(),
+        ];
+        let mut o = SimOptions::new(dir.join("sim"), gradle);
+        o.speed = self.opts.speed;
+        o.audit_log = Some(dir.join("audit.jsonl"));
+        let sim = self.rt.block_on(Sim::start(o))?;
+        Ok(Run { sim, dir })
+    }
+
+    fn stop(&self, run: Run) -> Result<()> {
+        let v = run.sim.violations();
+        self.rt.block_on(run.sim.shutdown());
+        if !v.is_empty() {
+            bail!("the simulator recorded invariant violations: {v:?}");
+        }
+        Ok(())
+    }
+
+    fn vscript(&self, run: &Run, script: &str, sets: &[(&str, String)], log: &str) -> Command {
+        let mut c = Command::new(VSCRIPT);
+        c.args(["run", script, "--tools", &run.sim.info.tools_dir, "--yes"]);
+        for (k, v) in sets {
+            c.arg("--set").arg(format!("{k}={v}"));
+        }
+        self.io(run, &mut c, log);
+        c
+    }
+
+    fn bash(&self, run: &Run, script: &str, env: &[(&str, String)], log: &str) -> Command {
+        let mut c = Command::new("bash");
+        c.arg(Path::new(PROJECT).join("bench/kubectl").join(script));
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        self.io(run, &mut c, log);
+        c
+    }
+
+    fn io(&self, run: &Run, c: &mut Command, log: &str) {
+        run.env(c);
+        c.current_dir(PROJECT).stdin(Stdio::null());
+        let f = std::fs::File::create(run.dir.join(log)).expect("log file");
+        c.stdout(f.try_clone().expect("log file")).stderr(f);
+    }
+
+    fn check(&self, p: &Proc, run: &Run, log: &str) -> Result<()> {
+        if p.code != 0 {
+            let out = std::fs::read_to_string(run.dir.join(log)).unwrap_or_default();
+            let tail: Vec<&str> = out.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+            bail!("{log} exited {}:\n{}", p.code, tail.join("\n"));
+        }
+        Ok(())
+    }
+}
+
+// ---- procedures ---------------------------------------------------------------------------
+
+#[derive(Default, Clone)]
+struct Sample {
+    wall: f64,
+    overhead: f64,
+    requests: f64,
+    rss_mb: f64,
+}
+
+const PROCEDURES: [&str; 3] = ["minor_upgrade", "license_renew", "patch_upgrade"];
+const TOOLS: [&str; 2] = ["vscript", "kubectl+bash"];
+
+fn procedure(b: &mut Bench, name: &str, tool: &str) -> Result<Sample> {
+    let run = b.start()?;
+    let incoming = PathBuf::from(&run.sim.info.incoming_dir);
+    let params: Vec<(&str, String)> = match name {
+        "minor_upgrade" => vec![("tag", "1.31.0".into()), ("release", "3.11.0".into())],
+        "patch_upgrade" => vec![("tag", "1.30.11".into())],
+        _ => vec![
+            ("public_pem", incoming.join("public.pem").display().to_string()),
+            ("license_key", incoming.join("license.key").display().to_string()),
+        ],
+    };
+    let log = format!("{name}.{}.log", if tool == "vscript" { "vscript" } else { "bash" });
+    let mut cmd = if tool == "vscript" {
+        b.vscript(&run, name, &params, &log)
+    } else {
+        let env: Vec<(&str, String)> = params
+            .iter()
+            .map(|(k, v)| {
+                let k: &str = match *k {
+                    "tag" => "TAG",
+                    "release" => "RELEASE",
+                    "public_pem" => "PUBLIC_PEM",
+                    _ => "LICENSE_KEY",
+                };
+                (k, v.clone())
+            })
+            .collect();
+        b.bash(&run, &format!("{name}.sh"), &env, &log)
+    };
+    let p = run_measured(&mut cmd, b.tck)?;
+    b.check(&p, &run, &log)?;
+    let (gradle_cpu, _) = run.gradle();
+    let (requests, _) = run.tool_requests();
+    b.stop(run)?;
+    Ok(Sample {
+        wall: p.wall.as_secs_f64(),
+        overhead: (p.cpu.as_secs_f64() - gradle_cpu).max(0.0),
+        requests: requests as f64,
+        rss_mb: p.hwm_kb as f64 / 1024.0,
+    })
+}
+
+// ---- reaction ---------------------------------------------------------------------------
+
+/// Times (wall clock) at which observed conditions became true, by name.
+type Marks = Arc<Mutex<Vec<(String, SystemTime)>>>;
+
+fn observe(store: &Store, sts: &'static str) -> Marks {
+    let marks: Marks = Arc::default();
+    let m = marks.clone();
+    let was_ready = Arc::new(AtomicBool::new(true));
+    store.observe(Arc::new(move |_s: &Store, ev: &WatchEvent| {
+        let o = &ev.object;
+        if ev.resource.plural == "statefulsets" && ev.name == sts {
+            let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
+            let st = &o["status"];
+            let ready = want > 0
+                && st["observedGeneration"].as_i64().unwrap_or(0) >= o["metadata"]["generation"].as_i64().unwrap_or(0)
+                && st["readyReplicas"].as_i64().unwrap_or(0) == want
+                && st["replicas"].as_i64().unwrap_or(0) == want;
+            if ready && !was_ready.swap(true, Ordering::SeqCst) {
+                m.lock().unwrap().push(("ready".into(), SystemTime::now()));
+            } else if !ready {
+                was_ready.store(false, Ordering::SeqCst);
+            }
+        }
+        if ev.resource.plural == "jobs" {
+            let done = o["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"));
+            let key = format!("job:{}", ev.name);
+            if done {
+                let mut g = m.lock().unwrap();
+                if !g.iter().any(|(k, _)| *k == key) {
+                    g.push((key, SystemTime::now()));
+                }
+            }
+        }
+    }));
+    marks
+}
+
+fn audit_time(l: &Value) -> Option<SystemTime> {
+    let ts = chrono::DateTime::parse_from_rfc3339(l["ts"].as_str()?).ok()?;
+    let ms = u64::try_from(ts.timestamp_millis()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// When the tool's marker request reached the API server.
+fn marker_time(run: &Run, marker: &str) -> Option<SystemTime> {
+    run.audit().iter().find(|l| l["name"] == marker).and_then(audit_time)
+}
+
+fn ms_between(a: SystemTime, b: SystemTime) -> f64 {
+    match b.duration_since(a) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+/// `variant`: "vscript", "watch" (kubectl's own watch-based waits) or "poll" (1 s get loop).
+fn reaction(b: &mut Bench, scenario: &str, variant: &str) -> Result<Vec<f64>> {
+    let run = b.start()?;
+    let sts = "metrics-collector";
+    let marks = observe(&run.sim.store, sts);
+    let mut out = Vec::new();
+    for rep in 0..b.opts.reps {
+        let marker = format!("bench-marker-{scenario}-{variant}-{rep}");
+        let job = format!("bench-{variant}-{rep}");
+        let log = format!("react-{scenario}-{variant}-{rep}.log");
+        let mut cmd = match (scenario, variant) {
+            ("ready", "vscript") => b.vscript(
+                &run,
+                "bench/scenarios/ready.rhai",
+                &[("sts", sts.into()), ("marker", marker.clone())],
+                &log,
+            ),
+            ("ready", w) => b.bash(
+                &run,
+                "react_ready.sh",
+                &[("STS", sts.into()), ("MARKER", marker.clone()), ("WAIT", w.into())],
+                &log,
+            ),
+            ("job", "vscript") => b.vscript(
+                &run,
+                "bench/scenarios/job.rhai",
+                &[("job", job.clone()), ("marker", marker.clone())],
+                &log,
+            ),
+            ("job", w) => b.bash(
+                &run,
+                "react_job.sh",
+                &[("JOB", job.clone()), ("MARKER", marker.clone()), ("WAIT", w.into())],
+                &log,
+            ),
+            _ => unreachable!(),
+        };
+        let p = run_measured(&mut cmd, b.tck)?;
+        b.check(&p, &run, &log)?;
+        let key = if scenario == "ready" {
+            "ready".to_owned()
+        } else {
+            format!("job:{job}")
+        };
+        let m = marker_time(&run, &marker).context("no marker request in the audit log")?;
+        let cond = marks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, t)| *k == key && *t <= m + Duration::from_millis(1))
+            .map(|(_, t)| *t)
+            .last()
+            .context("the condition was not observed")?;
+        out.push(ms_between(cond, m).max(0.0));
+    }
+    b.stop(run)?;
+    Ok(out)
+}
+
+/// Follows a log; `lines` lines are written in one burst once the follow is established,
+/// then the matching line, then one line per 10 ms until the tool exits (a live log).
+/// Returns (reaction ms from the matching line to the marker, lines/s to the tool's exit,
+/// peak RSS MB of the top process).
+fn follow(b: &mut Bench, tool: &str, lines: usize, rep: usize) -> Result<(f64, f64, f64)> {
+    let run = b.start()?;
+    let ns = run.sim.info.namespace.clone();
+    let (pod, container) = ("vantiq-1", "vantiq");
+    let until = format!("LAST-LINE-{rep}");
+    let marker = format!("bench-marker-follow-{rep}");
+    let log = format!("follow-{tool}-{rep}.log");
+    let mut cmd = if tool == "vscript" {
+        b.vscript(
+            &run,
+            "bench/scenarios/follow.rhai",
+            &[
+                ("pod", pod.into()),
+                ("container", container.into()),
+                ("until", until.clone()),
+                ("marker", marker.clone()),
+            ],
+            &log,
+        )
+    } else {
+        b.bash(
+            &run,
+            "follow.sh",
+            &[
+                ("POD", pod.into()),
+                ("CONTAINER", container.into()),
+                ("UNTIL", until.clone()),
+                ("MARKER", marker.clone()),
+            ],
+            &log,
+        )
+    };
+    let store = run.sim.store.clone();
+    let audit_path = run.dir.join("audit.jsonl");
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let writer = std::thread::spawn(move || -> Option<(SystemTime, SystemTime)> {
+        // Wait for the follow request, then give the stream a moment to start.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&audit_path).unwrap_or_default();
+            if text
+                .lines()
+                .any(|l| l.contains("\"subresource\":\"log\"") && l.contains("follow=true"))
+            {
+                break;
+            }
+            if Instant::now() > deadline || d.load(Ordering::SeqCst) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = SystemTime::now();
+        for i in 0..lines {
+            store.append_log(
+                &ns,
+                pod,
+                container,
+                format!("2026-01-01T00:00:00.000Z INFO  [vert.x-eventloop-thread-1] io.vantiq.bench - line {i} of a busy log"),
+            );
+        }
+        let t_match = SystemTime::now();
+        store.append_log(&ns, pod, container, until.clone());
+        let mut n = 0;
+        while !d.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+            n += 1;
+            store.append_log(&ns, pod, container, format!("tick {n}"));
+        }
+        Some((t0, t_match))
+    });
+    let p = run_measured(&mut cmd, b.tck)?;
+    done.store(true, Ordering::SeqCst);
+    let times = writer.join().ok().flatten();
+    b.check(&p, &run, &log)?;
+    let (t0, t_match) = times.context("the follow request never reached the simulator")?;
+    let m = marker_time(&run, &marker).context("no marker request")?;
+    b.stop(run)?;
+    let react = ms_between(t_match, m).max(0.0);
+    let secs = ms_between(t0, p.end) / 1000.0;
+    let _ = p.start;
+    Ok((react, lines as f64 / secs, p.hwm_kb as f64 / 1024.0))
+}
+
+// ---- startup ---------------------------------------------------------------------------
+
+fn startup(cmd: &[&str], n: usize) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        let s = Command::new(cmd[0])
+            .args(&cmd[1..])
+            .current_dir(PROJECT)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if !s.success() {
+            bail!("{} failed", cmd.join(" "));
+        }
+        out.push(ms);
+    }
+    Ok(out)
+}
+
+/// Peak RSS (MB) of one command, by `/usr/bin/time -f %M`.
+fn peak_rss(cmd: &[&str], env: &[(&str, &str)]) -> Result<f64> {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .args(cmd)
+        .envs(env.iter().copied())
+        .current_dir(PROJECT)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()?;
+    let kb: f64 = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .context("no %M from /usr/bin/time")?;
+    Ok(kb / 1024.0)
+}
+
+// ---- statistics and report ---------------------------------------------------------------
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+fn min(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+fn max(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+/// `median (min–max)` with `prec` decimals.
+fn stat(v: &[f64], prec: usize) -> String {
+    format!("{:.prec$} ({:.prec$}–{:.prec$})", median(v), min(v), max(v))
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let model = sh("sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1");
+    let mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo");
+    format!(
+        "- CPU: {} × {model}\n- memory: {mem}\n- kernel: {}\n- vscript: {} (release build), rustc: {}\n- kubectl: {} (client), bash {}\n",
+        sh("nproc"),
+        sh("uname -sr"),
+        sh(&format!("{VSCRIPT} --version")),
+        sh("rustc --version"),
+        sh("kubectl version --client 2>/dev/null | head -1 | sed 's/Client Version: //'"),
+        sh("bash -c 'echo $BASH_VERSION'"),
+    )
+}
+
+fn pass(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+fn main() -> Result<()> {
+    let opts = parse_opts()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let work = tempfile::Builder::new().prefix("vscript-bench-").tempdir()?;
+    let mut b = Bench {
+        rt,
+        tck: clk_tck(),
+        work,
+        n: 0,
+        opts,
+    };
+    let reps = b.opts.reps;
+    let started = Instant::now();
+    let progress = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
+
+    // Startup.
+    progress("startup");
+    let check_cmd = [VSCRIPT, "check", "scripts/"];
+    let start_v = startup(&[VSCRIPT, "--version"], 20)?;
+    let start_c = startup(&check_cmd, 20)?;
+    let start_k = startup(&["kubectl", "version", "--client"], 20)?;
+    let rss_version = peak_rss(&[VSCRIPT, "--version"], &[])?;
+    let rss_check = peak_rss(&check_cmd, &[])?;
+
+    // Procedures, interleaved so that drift hits both tools alike.
+    let mut samples: BTreeMap<(&str, &str), Vec<Sample>> = BTreeMap::new();
+    for rep in 0..reps {
+        for name in PROCEDURES {
+            for tool in TOOLS {
+                progress(&format!("{name} {tool} #{}", rep + 1));
+                let s = procedure(&mut b, name, tool).with_context(|| format!("{name} with {tool}"))?;
+                samples.entry((name, tool)).or_default().push(s);
+            }
+        }
+    }
+
+    if b.opts.only_procedures {
+        for ((name, tool), v) in &samples {
+            let c = |f: fn(&Sample) -> f64| stat(&v.iter().map(f).collect::<Vec<_>>(), 3);
+            eprintln!(
+                "{name:14} {tool:13} wall {}  overhead {}  requests {}  rss {}",
+                c(|s| s.wall),
+                c(|s| s.overhead),
+                c(|s| s.requests),
+                c(|s| s.rss_mb)
+            );
+        }
+        if b.opts.keep {
+            eprintln!("work dir kept: {}", b.work.keep().display());
+        }
+        return Ok(());
+    }
+
+    // kubectl's own peak RSS, for one of each kind of call the scripts make.
+    progress("kubectl rss");
+    let run = b.start()?;
+    let kc = run.sim.info.kubeconfig.clone();
+    let ns = run.sim.info.namespace.clone();
+    let env = [("KUBECONFIG", kc.as_str())];
+    let mut rss_kubectl = Vec::new();
+    for cmd in [
+        vec![
+            "kubectl",
+            "get",
+            "sts",
+            "-n",
+            &ns,
+            "vantiq",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        vec!["kubectl", "rollout", "status", "sts/vantiq", "-n", &ns],
+        vec!["kubectl", "scale", "sts", "-n", &ns, "vantiq", "--replicas=3"],
+        vec!["kubectl", "logs", "-n", &ns, "vantiq-0", "-c", "load-model"],
+    ] {
+        rss_kubectl.push(peak_rss(&cmd, &env)?);
+    }
+    b.stop(run)?;
+
+    // Reaction.
+    let mut react: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for scenario in ["ready", "job"] {
+        for variant in ["vscript", "watch", "poll"] {
+            progress(&format!("reaction {scenario} {variant}"));
+            let v = reaction(&mut b, scenario, variant).with_context(|| format!("reaction {scenario} {variant}"))?;
+            react.insert((scenario, variant), v);
+        }
+    }
+
+    // Log following: reaction to one line, and throughput of a burst.
+    let mut follow_react: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut follow_tput: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut follow_rss: Vec<f64> = Vec::new();
+    for rep in 0..reps {
+        for tool in ["vscript", "kubectl"] {
+            progress(&format!("follow {tool} #{}", rep + 1));
+            let (r, _, _) = follow(&mut b, tool, 0, rep).with_context(|| format!("follow {tool}"))?;
+            follow_react.entry(tool).or_default().push(r);
+            let lines = b.opts.lines;
+            let (_, t, rss) = follow(&mut b, tool, lines, rep).with_context(|| format!("follow {tool}"))?;
+            follow_tput.entry(tool).or_default().push(t);
+            if tool == "vscript" {
+                follow_rss.push(rss);
+            }
+        }
+    }
+    progress("done");
+
+    // ---- report ----
+    let col = |name: &str, tool: &str, f: fn(&Sample) -> f64| -> Vec<f64> { samples[&(name, tool)].iter().map(f).collect() };
+    let mut md = String::new();
+    let w = &mut md;
+    writeln!(w, "# Benchmarks: vscript against the same procedures as kubectl + bash\n")?;
+    writeln!(
+        w,
+        "Generated by `bench/run.sh` (`cargo build --release`, then `cargo bench --bench procedures`). \
+         Each procedure runs against a fresh simulated cluster (`vscript-sim`, speed {}: every realistic \
+         delay divided by {}), {} repetitions per tool, interleaved. Figures are **median (min–max)**. \
+         The bash procedures are `bench/kubectl/*.sh`: the runbook's kubectl/gradlew lines with the \
+         waits an operator's script uses (1 s `kubectl get` loops, `kubectl rollout status`, \
+         `kubectl wait --for=condition=complete`, `kubectl logs -f | grep -m1`). The vscript procedures \
+         are the shipped `scripts/*.rhai`, run with `vscript run NAME --tools DIR --yes --set …`. \
+         Both call the same `./gradlew` shim and check the IDE login against the simulated HTTPS endpoint.\n",
+        b.opts.speed, b.opts.speed, reps
+    )?;
+    writeln!(w, "## Machine\n\n{}", machine())?;
+    writeln!(w, "Total bench time: {:.0} s.\n", started.elapsed().as_secs_f64())?;
+
+    // Targets.
+    let mut rows = Vec::new();
+    let mut ratio_min = f64::INFINITY;
+    let mut fewer = true;
+    for name in PROCEDURES {
+        let ov_v = median(&col(name, "vscript", |s| s.overhead));
+        let ov_k = median(&col(name, "kubectl+bash", |s| s.overhead));
+        ratio_min = ratio_min.min(ov_k / ov_v);
+        let rq_v = median(&col(name, "vscript", |s| s.requests));
+        let rq_k = median(&col(name, "kubectl+bash", |s| s.requests));
+        fewer &= rq_v < rq_k;
+        rows.push((name, ov_v, ov_k, rq_v, rq_k));
+    }
+    let react_v: Vec<f64> = ["ready", "job"]
+        .iter()
+        .flat_map(|s| react[&(*s, "vscript")].clone())
+        .chain(follow_react["vscript"].clone())
+        .collect();
+    let rss_v: Vec<f64> = samples
+        .iter()
+        .filter(|((_, t), _)| *t == "vscript")
+        .flat_map(|(_, v)| v.iter().map(|s| s.rss_mb))
+        .chain(follow_rss.iter().copied())
+        .collect();
+    let (sv, sc, sk) = (median(&start_v), median(&start_c), median(&start_k));
+    writeln!(w, "## Targets\n")?;
+    writeln!(w, "| target | result | |")?;
+    writeln!(w, "|---|---|---|")?;
+    writeln!(
+        w,
+        "| procedure overhead ≥ 10× lower than the kubectl script | lowest ratio {ratio_min:.1}× ({}) | {} |",
+        rows.iter()
+            .map(|(n, v, k, _, _)| format!("{n} {:.1}×", k / v))
+            .collect::<Vec<_>>()
+            .join(", "),
+        pass(ratio_min >= 10.0)
+    )?;
+    writeln!(
+        w,
+        "| reaction < 50 ms via watches | vscript median {:.1} ms, worst {:.1} ms over all {} waits | {} |",
+        median(&react_v),
+        max(&react_v),
+        react_v.len(),
+        pass(max(&react_v) < 50.0)
+    )?;
+    writeln!(
+        w,
+        "| fewer API requests than the kubectl script | {} | {} |",
+        rows.iter()
+            .map(|(n, _, _, v, k)| format!("{n} {v:.0} vs {k:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        pass(fewer)
+    )?;
+    writeln!(
+        w,
+        "| peak RSS < 30 MB | vscript max {:.1} MB over every procedure and log-follow run | {} |",
+        max(&rss_v),
+        pass(max(&rss_v) < 30.0)
+    )?;
+    writeln!(
+        w,
+        "| startup below kubectl's | `--version` {sv:.1} ms, `check scripts/` {sc:.1} ms vs `kubectl version --client` {sk:.1} ms | {} |\n",
+        pass(sv < sk && sc < sk)
+    )?;
+
+    writeln!(w, "## Procedures\n")?;
+    writeln!(
+        w,
+        "| procedure | tool | wall time (s) | overhead: CPU s | API requests | peak RSS (MB) |"
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|")?;
+    for name in PROCEDURES {
+        for tool in TOOLS {
+            let rss = if tool == "vscript" {
+                stat(&col(name, tool, |s| s.rss_mb), 1)
+            } else {
+                format!("{:.1} per kubectl call", max(&rss_kubectl))
+            };
+            writeln!(
+                w,
+                "| {name} | {tool} | {} | {} | {} | {rss} |",
+                stat(&col(name, tool, |s| s.wall), 2),
+                stat(&col(name, tool, |s| s.overhead), 3),
+                stat(&col(name, tool, |s| s.requests), 0),
+            )?;
+        }
+    }
+    writeln!(w)?;
+    writeln!(w, "| procedure | overhead ratio (kubectl / vscript) | wall ratio | request ratio |")?;
+    writeln!(w, "|---|---|---|---|")?;
+    for (name, ov_v, ov_k, rq_v, rq_k) in &rows {
+        let wv = median(&col(name, "vscript", |s| s.wall));
+        let wk = median(&col(name, "kubectl+bash", |s| s.wall));
+        writeln!(w, "| {name} | {:.1}× | {:.2}× | {:.1}× |", ov_k / ov_v, wk / wv, rq_k / rq_v)?;
+    }
+    writeln!(w)?;
+
+    writeln!(w, "## Reaction time (ms, condition true → the tool's next request)\n")?;
+    writeln!(w, "| condition | vscript (watch) | kubectl, watch-based | kubectl, 1 s get loop |")?;
+    writeln!(w, "|---|---|---|---|")?;
+    for (scenario, label, watch) in [
+        ("ready", "StatefulSet ready (scale 0 → 1)", "`rollout status`"),
+        ("job", "Job complete (backup)", "`wait --for=condition=complete`"),
+    ] {
+        writeln!(
+            w,
+            "| {label} | {} | {} ({watch}) | {} |",
+            stat(&react[&(scenario, "vscript")], 1),
+            stat(&react[&(scenario, "watch")], 1),
+            stat(&react[&(scenario, "poll")], 1),
+        )?;
+    }
+    writeln!(
+        w,
+        "| log line written | {} | {} (`logs -f \\| grep -m1`) | – |\n",
+        stat(&follow_react["vscript"], 1),
+        stat(&follow_react["kubectl"], 1)
+    )?;
+
+    writeln!(w, "## Startup (ms, {} runs each)\n", start_v.len())?;
+    writeln!(w, "| command | wall (ms) | peak RSS (MB) |")?;
+    writeln!(w, "|---|---|---|")?;
+    writeln!(w, "| `vscript --version` | {} | {rss_version:.1} |", stat(&start_v, 1))?;
+    writeln!(w, "| `vscript check scripts/` | {} | {rss_check:.1} |", stat(&start_c, 1))?;
+    writeln!(w, "| `kubectl version --client` | {} | – |\n", stat(&start_k, 1))?;
+
+    writeln!(w, "## Following a fast log\n")?;
+    writeln!(
+        w,
+        "{} lines (~90 bytes each) written in one burst into a running container's log, then the \
+         line to find, then one line per 10 ms; lines/s from the burst to the follower's exit.\n",
+        b.opts.lines
+    )?;
+    writeln!(w, "| follower | lines/s | peak RSS (MB) |")?;
+    writeln!(w, "|---|---|---|")?;
+    writeln!(
+        w,
+        "| `vscript` (`k8s::follow_logs(…, #{{quiet: true}})`) | {} | {} |",
+        stat(&follow_tput["vscript"], 0),
+        stat(&follow_rss, 1)
+    )?;
+    writeln!(w, "| `kubectl logs -f \\| grep -m1` | {} | – |\n", stat(&follow_tput["kubectl"], 0))?;
+    writeln!(
+        w,
+        "kubectl peak RSS per call (get, rollout status, scale, logs): {}.\n",
+        rss_kubectl.iter().map(|r| format!("{r:.1} MB")).collect::<Vec<_>>().join(", ")
+    )?;
+
+    writeln!(w, "## Method\n")?;
+    writeln!(
+        w,
+        "- **Wall time**: from spawning the tool to its exit, including the simulated cluster's own \
+         delays and the `./gradlew` shim (identical for both tools).\n\
+         - **Overhead** (time not spent waiting for the cluster): CPU time (user+sys) of the tool's \
+         whole process tree — vscript and its children, or bash with every kubectl, sleep, grep, sed, \
+         curl and git it ran — read from `/proc/PID/stat` (utime+stime+cutime+cstime) while the \
+         finished tool is still a zombie, minus the CPU of the `./gradlew` shim, which the bench wraps \
+         in `/usr/bin/time` (the simulated Gradle build is the same work for both tools). Resolution \
+         10 ms (USER_HZ).\n\
+         - **API requests**: lines of the simulator's API audit log (`SimOptions::audit_log`) during the \
+         run, without those of the gradlew shim (its `ureq` user agent). kubectl's discovery requests \
+         count: a fresh cluster has an empty discovery cache, as on an operator's first call.\n\
+         - **Reaction**: the tool runs one marker request (`GET configmaps/bench-marker-…`) right \
+         after its wait returns. Reaction = the marker's audit timestamp (ms) minus the moment the \
+         condition was committed to the simulator's store (an in-process store observer: StatefulSet \
+         ready with all replicas, Job condition Complete) or the bench wrote the log line. For the \
+         kubectl scripts this includes starting the next kubectl process, as it does in a real script.\n\
+         - **Peak RSS**: `VmHWM` of the vscript process sampled every 5 ms (the gradlew shim is a \
+         separate process and not counted); kubectl's per call by `/usr/bin/time -f %M`.\n\
+         - **Startup**: wall time of spawning the command until it exits, from the bench process.\n\
+         - Reproduce: `bench/run.sh` (options after `--`: `--reps N --speed F --lines N`)."
+    )?;
+
+    match &b.opts.out {
+        Some(p) => std::fs::write(p, md)?,
+        None => print!("{md}"),
+    }
+    Ok(())
+}
