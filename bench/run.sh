@@ -2,13 +2,14 @@
 # Benchmarks: vscript against the same procedures written as kubectl + bash.
 # Builds the release binary, runs the bench driver (benches/procedures.rs) against
 # simulated clusters, and writes docs/benchmarks.md. Options after the script name are
-# passed to the driver: --reps N (5), --speed F (60), --lines N (200000), --out FILE.
-# Needs: cargo, bash, kubectl (1.32), curl, git, GNU time (/usr/bin/time).
+# passed to the driver: --reps N (5), --speed F (60), --slow-speed F (15),
+# --lines N (200000), --out FILE, --keep (keep the work dir with audit logs).
+# Needs: cargo, bash, kubectl (1.32), curl, git, python3, GNU time (/usr/bin/time).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-for tool in kubectl curl git; do
+for tool in kubectl curl git python3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
 if [ ! -x /usr/bin/time ]; then

@@ -3,20 +3,20 @@
 //! simulated cluster started in-process, side by side in one run.
 //!
 //! Run it with `bench/run.sh` (release build, then this, then `docs/benchmarks.md`).
-//! Arguments: `--reps N` (5), `--speed F` (60), `--lines N` (log throughput, 200000),
+//! Arguments: `--reps N` (5), `--speed F` (60), `--slow-speed F` (15, minor_upgrade only;
+//! 0 skips), `--lines N` (log throughput, 200000), `--keep`, `--only-procedures`,
 //! `--out FILE` (the markdown report; stdout when absent). Not part of `cargo test`.
 //!
 //! Method (also written into the report):
 //! * overhead = CPU time (user+sys) of the tool's whole process tree, minus the CPU of the
-//!   `./gradlew` shim (the simulated Gradle build both tools run identically). Read from
-//!   `/proc/PID/stat` (utime+stime+cutime+cstime) while the tool is a zombie, so every
-//!   waited-for descendant (kubectl, sleep, grep, curl, git) is included; the shim is
-//!   wrapped in `/usr/bin/time` to measure its share.
+//!   `./gradlew` shim (the simulated Gradle build both tools run identically). Both are
+//!   measured by `bench/measure.py` (wait4 rusage: every waited-for descendant — kubectl,
+//!   sleep, grep, curl, git — is included).
 //! * requests = lines of the simulator's API audit log not sent by the gradlew shim.
 //! * reaction = audit timestamp of a marker request the tool sends right after its wait,
 //!   minus the time the simulator committed the condition (an in-process store observer)
 //!   or wrote the log line.
-//! * RSS = peak `VmHWM` of the vscript process, sampled every 5 ms.
+//! * RSS = peak `VmHWM` of the vscript process, sampled every 5 ms by `bench/measure.py`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -39,6 +39,8 @@ struct Opts {
     speed: f64,
     lines: usize,
     out: Option<PathBuf>,
+    /// A second, slower simulator speed for minor_upgrade only (0: skip).
+    slow_speed: f64,
     /// Keep the work dir (audit logs, tool output) for inspection.
     keep: bool,
     /// Only the procedures (no reaction, log or startup runs).
@@ -52,6 +54,7 @@ fn parse_opts() -> Result<Opts> {
         lines: 200_000,
         out: None,
         keep: false,
+        slow_speed: 15.0,
         only_procedures: false,
     };
     let mut args = std::env::args().skip(1);
@@ -63,6 +66,7 @@ fn parse_opts() -> Result<Opts> {
             "--lines" => o.lines = val()?.parse()?,
             "--out" => o.out = Some(PathBuf::from(val()?)),
             "--keep" => o.keep = true,
+            "--slow-speed" => o.slow_speed = val()?.parse()?,
             "--only-procedures" => o.only_procedures = true,
             "--bench" => {} // passed by `cargo bench`
             other => bail!("unknown argument `{other}`"),
@@ -85,66 +89,39 @@ struct Proc {
     end: SystemTime,
 }
 
-fn clk_tck() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+fn measure_py() -> String {
+    Path::new(PROJECT).join("bench/measure.py").display().to_string()
 }
 
-/// `(state, utime+stime+cutime+cstime in ticks)` from `/proc/PID/stat`.
-fn proc_stat(pid: u32) -> Option<(char, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let state = f.first()?.chars().next()?;
-    let ticks: u64 = f.get(11..15)?.iter().filter_map(|x| x.parse::<u64>().ok()).sum();
-    Some((state, ticks))
-}
-
-fn vm_hwm(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
-/// Runs `cmd` to the end, sampling its peak RSS and reading its CPU times as a zombie.
-fn run_measured(cmd: &mut Command, tck: f64) -> Result<Proc> {
+/// Runs `cmd` to the end under `bench/measure.py` (wait4 rusage of the whole tree,
+/// sampled VmHWM of the top process), output to `log`; the measurement goes to `log`.json.
+fn run_measured(cmd: &Command, log: &Path) -> Result<Proc> {
+    let out = log.with_extension("json");
     let start = SystemTime::now();
-    let t0 = Instant::now();
-    let mut child = cmd.spawn().context("spawn")?;
-    let pid = child.id();
-    let mut hwm = 0;
-    let mut ticks = 0;
-    loop {
-        match proc_stat(pid) {
-            Some(('Z', t)) => {
-                ticks = t;
-                break;
-            }
-            Some(_) => {
-                if let Some(h) = vm_hwm(pid) {
-                    hwm = hwm.max(h);
-                }
-            }
-            None => break,
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let mut w = Command::new("python3");
+    w.arg(measure_py()).arg(&out).arg("--").arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(d) = cmd.get_current_dir() {
+        w.current_dir(d);
     }
-    let wall = t0.elapsed();
-    let end = SystemTime::now();
-    let status = child.wait()?;
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    let f = std::fs::File::create(log)?;
+    w.stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f);
+    w.spawn().context("spawn python3 bench/measure.py")?.wait()?;
+    let text = std::fs::read_to_string(&out).with_context(|| format!("no measurement in {}", out.display()))?;
+    let v: Value = serde_json::from_str(text.trim())?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
     Ok(Proc {
-        code: status.code().unwrap_or(-1),
-        wall,
-        cpu: Duration::from_secs_f64(ticks as f64 / tck),
-        hwm_kb: hwm,
+        code: i32::try_from(v["code"].as_i64().unwrap_or(-1)).unwrap_or(-1),
+        wall: Duration::from_secs_f64(f("wall")),
+        cpu: Duration::from_secs_f64(f("cpu")),
+        hwm_kb: f("hwm_kb") as u64,
         start,
-        end,
+        end: SystemTime::UNIX_EPOCH + Duration::from_secs_f64(f("end")),
     })
 }
 
@@ -153,7 +130,6 @@ fn run_measured(cmd: &mut Command, tck: f64) -> Result<Proc> {
 struct Bench {
     rt: tokio::runtime::Runtime,
     opts: Opts,
-    tck: f64,
     work: tempfile::TempDir,
     n: usize,
 }
@@ -183,14 +159,11 @@ impl Run {
     }
     /// CPU seconds and wall seconds of the gradlew shim invocations.
     fn gradle(&self) -> (f64, f64) {
-        let text = std::fs::read_to_string(self.dir.join("gradle.times")).unwrap_or_default();
+        let text = std::fs::read_to_string(self.dir.join("gradle.jsonl")).unwrap_or_default();
         let (mut cpu, mut wall) = (0.0, 0.0);
-        for l in text.lines() {
-            let f: Vec<f64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-            if f.len() == 3 && l.split_whitespace().count() == 3 {
-                wall += f[0];
-                cpu += f[1] + f[2];
-            }
+        for l in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+            wall += l["wall"].as_f64().unwrap_or(0.0);
+            cpu += l["cpu"].as_f64().unwrap_or(0.0);
         }
         (cpu, wall)
     }
@@ -211,22 +184,26 @@ impl Run {
 
 impl Bench {
     fn start(&mut self) -> Result<Run> {
+        self.start_at(self.opts.speed)
+    }
+
+    fn start_at(&mut self, speed: f64) -> Result<Run> {
         self.n += 1;
         let dir = self.work.path().join(format!("run{:03}", self.n));
         std::fs::create_dir_all(&dir)?;
         let gradle = vec![
-            "/usr/bin/time".to_owned(),
-            "-a".to_owned(),
-            "-o".to_owned(),
-            dir.join("gradle.times").display().to_string(),
-            "-f".to_owned(),
-            "%e %U %S".to_owned(),
+            "python3".to_owned(),
+            measure_py(),
+            "--self".to_owned(),
+            "--append".to_owned(),
+            dir.join("gradle.jsonl").display().to_string(),
+            "--".to_owned(),
             VSCRIPT.to_owned(),
             "sim".to_owned(),
             "gradle".to_owned(),
         ];
         let mut o = SimOptions::new(dir.join("sim"), gradle);
-        o.speed = self.opts.speed;
+        o.speed = speed;
         o.audit_log = Some(dir.join("audit.jsonl"));
         let sim = self.rt.block_on(Sim::start(o))?;
         Ok(Run { sim, dir })
@@ -241,31 +218,29 @@ impl Bench {
         Ok(())
     }
 
-    fn vscript(&self, run: &Run, script: &str, sets: &[(&str, String)], log: &str) -> Command {
+    fn vscript(&self, run: &Run, script: &str, sets: &[(&str, String)]) -> Command {
         let mut c = Command::new(VSCRIPT);
         c.args(["run", script, "--tools", &run.sim.info.tools_dir, "--yes"]);
         for (k, v) in sets {
             c.arg("--set").arg(format!("{k}={v}"));
         }
-        self.io(run, &mut c, log);
+        self.io(run, &mut c);
         c
     }
 
-    fn bash(&self, run: &Run, script: &str, env: &[(&str, String)], log: &str) -> Command {
+    fn bash(&self, run: &Run, script: &str, env: &[(&str, String)]) -> Command {
         let mut c = Command::new("bash");
         c.arg(Path::new(PROJECT).join("bench/kubectl").join(script));
         for (k, v) in env {
             c.env(k, v);
         }
-        self.io(run, &mut c, log);
+        self.io(run, &mut c);
         c
     }
 
-    fn io(&self, run: &Run, c: &mut Command, log: &str) {
+    fn io(&self, run: &Run, c: &mut Command) {
         run.env(c);
-        c.current_dir(PROJECT).stdin(Stdio::null());
-        let f = std::fs::File::create(run.dir.join(log)).expect("log file");
-        c.stdout(f.try_clone().expect("log file")).stderr(f);
+        c.current_dir(PROJECT);
     }
 
     fn check(&self, p: &Proc, run: &Run, log: &str) -> Result<()> {
@@ -291,8 +266,8 @@ struct Sample {
 const PROCEDURES: [&str; 3] = ["minor_upgrade", "license_renew", "patch_upgrade"];
 const TOOLS: [&str; 2] = ["vscript", "kubectl+bash"];
 
-fn procedure(b: &mut Bench, name: &str, tool: &str) -> Result<Sample> {
-    let run = b.start()?;
+fn procedure(b: &mut Bench, name: &str, tool: &str, speed: f64) -> Result<Sample> {
+    let run = b.start_at(speed)?;
     let incoming = PathBuf::from(&run.sim.info.incoming_dir);
     let params: Vec<(&str, String)> = match name {
         "minor_upgrade" => vec![("tag", "1.31.0".into()), ("release", "3.11.0".into())],
@@ -303,8 +278,8 @@ fn procedure(b: &mut Bench, name: &str, tool: &str) -> Result<Sample> {
         ],
     };
     let log = format!("{name}.{}.log", if tool == "vscript" { "vscript" } else { "bash" });
-    let mut cmd = if tool == "vscript" {
-        b.vscript(&run, name, &params, &log)
+    let cmd = if tool == "vscript" {
+        b.vscript(&run, name, &params)
     } else {
         let env: Vec<(&str, String)> = params
             .iter()
@@ -318,9 +293,9 @@ fn procedure(b: &mut Bench, name: &str, tool: &str) -> Result<Sample> {
                 (k, v.clone())
             })
             .collect();
-        b.bash(&run, &format!("{name}.sh"), &env, &log)
+        b.bash(&run, &format!("{name}.sh"), &env)
     };
-    let p = run_measured(&mut cmd, b.tck)?;
+    let p = run_measured(&cmd, &run.dir.join(&log))?;
     b.check(&p, &run, &log)?;
     let (gradle_cpu, _) = run.gradle();
     let (requests, _) = run.tool_requests();
@@ -401,34 +376,30 @@ fn reaction(b: &mut Bench, scenario: &str, variant: &str) -> Result<Vec<f64>> {
         let marker = format!("bench-marker-{scenario}-{variant}-{rep}");
         let job = format!("bench-{variant}-{rep}");
         let log = format!("react-{scenario}-{variant}-{rep}.log");
-        let mut cmd = match (scenario, variant) {
+        let cmd = match (scenario, variant) {
             ("ready", "vscript") => b.vscript(
                 &run,
                 "bench/scenarios/ready.rhai",
                 &[("sts", sts.into()), ("marker", marker.clone())],
-                &log,
             ),
             ("ready", w) => b.bash(
                 &run,
                 "react_ready.sh",
                 &[("STS", sts.into()), ("MARKER", marker.clone()), ("WAIT", w.into())],
-                &log,
             ),
             ("job", "vscript") => b.vscript(
                 &run,
                 "bench/scenarios/job.rhai",
                 &[("job", job.clone()), ("marker", marker.clone())],
-                &log,
             ),
             ("job", w) => b.bash(
                 &run,
                 "react_job.sh",
                 &[("JOB", job.clone()), ("MARKER", marker.clone()), ("WAIT", w.into())],
-                &log,
             ),
             _ => unreachable!(),
         };
-        let p = run_measured(&mut cmd, b.tck)?;
+        let p = run_measured(&cmd, &run.dir.join(&log))?;
         b.check(&p, &run, &log)?;
         let key = if scenario == "ready" {
             "ready".to_owned()
@@ -461,7 +432,7 @@ fn follow(b: &mut Bench, tool: &str, lines: usize, rep: usize) -> Result<(f64, f
     let until = format!("LAST-LINE-{rep}");
     let marker = format!("bench-marker-follow-{rep}");
     let log = format!("follow-{tool}-{rep}.log");
-    let mut cmd = if tool == "vscript" {
+    let cmd = if tool == "vscript" {
         b.vscript(
             &run,
             "bench/scenarios/follow.rhai",
@@ -471,7 +442,6 @@ fn follow(b: &mut Bench, tool: &str, lines: usize, rep: usize) -> Result<(f64, f
                 ("until", until.clone()),
                 ("marker", marker.clone()),
             ],
-            &log,
         )
     } else {
         b.bash(
@@ -483,7 +453,6 @@ fn follow(b: &mut Bench, tool: &str, lines: usize, rep: usize) -> Result<(f64, f
                 ("UNTIL", until.clone()),
                 ("MARKER", marker.clone()),
             ],
-            &log,
         )
     };
     let store = run.sim.store.clone();
@@ -526,7 +495,7 @@ fn follow(b: &mut Bench, tool: &str, lines: usize, rep: usize) -> Result<(f64, f
         }
         Some((t0, t_match))
     });
-    let p = run_measured(&mut cmd, b.tck)?;
+    let p = run_measured(&cmd, &run.dir.join(&log))?;
     done.store(true, Ordering::SeqCst);
     let times = writer.join().ok().flatten();
     b.check(&p, &run, &log)?;
@@ -631,13 +600,7 @@ fn main() -> Result<()> {
     let opts = parse_opts()?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let work = tempfile::Builder::new().prefix("vscript-bench-").tempdir()?;
-    let mut b = Bench {
-        rt,
-        tck: clk_tck(),
-        work,
-        n: 0,
-        opts,
-    };
+    let mut b = Bench { rt, work, n: 0, opts };
     let reps = b.opts.reps;
     let started = Instant::now();
     let progress = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
@@ -657,7 +620,7 @@ fn main() -> Result<()> {
         for name in PROCEDURES {
             for tool in TOOLS {
                 progress(&format!("{name} {tool} #{}", rep + 1));
-                let s = procedure(&mut b, name, tool).with_context(|| format!("{name} with {tool}"))?;
+                let s = procedure(&mut b, name, tool, b.opts.speed).with_context(|| format!("{name} with {tool}"))?;
                 samples.entry((name, tool)).or_default().push(s);
             }
         }
@@ -678,6 +641,20 @@ fn main() -> Result<()> {
             eprintln!("work dir kept: {}", b.work.keep().display());
         }
         return Ok(());
+    }
+
+    // The same minor upgrade on a slower cluster: polling costs grow with its real pace.
+    let mut slow: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
+    let slow_speed = b.opts.slow_speed;
+    if slow_speed > 0.0 {
+        for rep in 0..reps.min(3) {
+            for tool in TOOLS {
+                progress(&format!("minor_upgrade at speed {slow_speed} {tool} #{}", rep + 1));
+                let s = procedure(&mut b, "minor_upgrade", tool, slow_speed)
+                    .with_context(|| format!("minor_upgrade with {tool} at speed {slow_speed}"))?;
+                slow.entry(tool).or_default().push(s);
+            }
+        }
     }
 
     // kubectl's own peak RSS, for one of each kind of call the scripts make.
@@ -853,6 +830,39 @@ fn main() -> Result<()> {
     }
     writeln!(w)?;
 
+    if !slow.is_empty() {
+        let sc = |tool: &str, f: fn(&Sample) -> f64| -> Vec<f64> { slow[tool].iter().map(f).collect() };
+        writeln!(
+            w,
+            "### minor_upgrade on a slower cluster (speed {slow_speed}, {} repetitions)\n",
+            slow["vscript"].len()
+        )?;
+        writeln!(
+            w,
+            "The kubectl script's 1 s polls scale with how long the cluster really takes; vscript's \
+             watches do not. At speed {} a realistic step lasts {:.1}× longer than above.\n",
+            slow_speed,
+            b.opts.speed / slow_speed
+        )?;
+        writeln!(w, "| tool | wall time (s) | overhead: CPU s | API requests |")?;
+        writeln!(w, "|---|---|---|---|")?;
+        for tool in TOOLS {
+            writeln!(
+                w,
+                "| {tool} | {} | {} | {} |",
+                stat(&sc(tool, |s| s.wall), 2),
+                stat(&sc(tool, |s| s.overhead), 3),
+                stat(&sc(tool, |s| s.requests), 0)
+            )?;
+        }
+        writeln!(
+            w,
+            "\nRatios (kubectl / vscript): overhead {:.1}×, requests {:.2}×.\n",
+            median(&sc("kubectl+bash", |s| s.overhead)) / median(&sc("vscript", |s| s.overhead)),
+            median(&sc("kubectl+bash", |s| s.requests)) / median(&sc("vscript", |s| s.requests)),
+        )?;
+    }
+
     writeln!(w, "## Reaction time (ms, condition true → the tool's next request)\n")?;
     writeln!(w, "| condition | vscript (watch) | kubectl, watch-based | kubectl, 1 s get loop |")?;
     writeln!(w, "|---|---|---|---|")?;
@@ -911,10 +921,9 @@ fn main() -> Result<()> {
          delays and the `./gradlew` shim (identical for both tools).\n\
          - **Overhead** (time not spent waiting for the cluster): CPU time (user+sys) of the tool's \
          whole process tree — vscript and its children, or bash with every kubectl, sleep, grep, sed, \
-         curl and git it ran — read from `/proc/PID/stat` (utime+stime+cutime+cstime) while the \
-         finished tool is still a zombie, minus the CPU of the `./gradlew` shim, which the bench wraps \
-         in `/usr/bin/time` (the simulated Gradle build is the same work for both tools). Resolution \
-         10 ms (USER_HZ).\n\
+         curl and git it ran (`git pull` is in both) — from `wait4`'s rusage (`bench/measure.py`, \
+         microsecond resolution), minus the CPU of the `./gradlew` shim, which the bench wraps in \
+         the same measurer (the simulated Gradle build is the same work for both tools).\n\
          - **API requests**: lines of the simulator's API audit log (`SimOptions::audit_log`) during the \
          run, without those of the gradlew shim (its `ureq` user agent). kubectl's discovery requests \
          count: a fresh cluster has an empty discovery cache, as on an operator's first call.\n\
@@ -923,15 +932,18 @@ fn main() -> Result<()> {
          condition was committed to the simulator's store (an in-process store observer: StatefulSet \
          ready with all replicas, Job condition Complete) or the bench wrote the log line. For the \
          kubectl scripts this includes starting the next kubectl process, as it does in a real script.\n\
-         - **Peak RSS**: `VmHWM` of the vscript process sampled every 5 ms (the gradlew shim is a \
-         separate process and not counted); kubectl's per call by `/usr/bin/time -f %M`.\n\
+         - **Peak RSS**: `VmHWM` of the vscript process sampled every 5 ms by `bench/measure.py` (the \
+         gradlew shim is a separate process and not counted); kubectl's per call by `/usr/bin/time -f %M`.\n\
          - **Startup**: wall time of spawning the command until it exits, from the bench process.\n\
-         - Reproduce: `bench/run.sh` (options after `--`: `--reps N --speed F --lines N`)."
+         - Reproduce: `bench/run.sh` (driver options: `--reps N --speed F --slow-speed F --lines N`)."
     )?;
 
     match &b.opts.out {
         Some(p) => std::fs::write(p, md)?,
         None => print!("{md}"),
+    }
+    if b.opts.keep {
+        eprintln!("work dir kept: {}", b.work.keep().display());
     }
     Ok(())
 }

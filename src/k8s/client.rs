@@ -311,6 +311,68 @@ impl K8sClient {
         Err(K8sError::Condition(format!("the watch on {} `{name}` ended", kind.ar.kind)))
     }
 
+    /// Watches every object matching a label selector until `check` (over all of them)
+    /// says done or failed: one list, and one watch while pending (not one per object).
+    /// The watch is re-established when it breaks.
+    pub async fn wait_for_selected<T>(
+        &self,
+        kind: &Kind,
+        ns: &str,
+        selector: &str,
+        mut check: impl FnMut(&[Value]) -> Check<T>,
+    ) -> Result<T, K8sError> {
+        let cfg = watcher::Config::default().labels(selector);
+        let mut stream = std::pin::pin!(watcher(self.api(kind, ns), cfg));
+        let mut objs = std::collections::BTreeMap::<String, Value>::new();
+        let mut init = std::collections::BTreeMap::<String, Value>::new();
+        let mut listed = false;
+        let mut verdict = |objs: &std::collections::BTreeMap<String, Value>| {
+            let all: Vec<Value> = objs.values().cloned().collect();
+            match check(&all) {
+                Check::Pending => None,
+                Check::Done(t) => Some(Ok(t)),
+                Check::Failed(why) => Some(Err(K8sError::Condition(why))),
+            }
+        };
+        let name = |o: &DynamicObject| o.metadata.name.clone().unwrap_or_default();
+        while let Some(ev) = stream.next().await {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let r = match ev {
+                watcher::Event::Init => {
+                    init.clear();
+                    None
+                }
+                watcher::Event::InitApply(o) => {
+                    init.insert(name(&o), to_value(&o));
+                    None
+                }
+                watcher::Event::InitDone => {
+                    objs = std::mem::take(&mut init);
+                    listed = true;
+                    verdict(&objs)
+                }
+                watcher::Event::Apply(o) => {
+                    objs.insert(name(&o), to_value(&o));
+                    if listed { verdict(&objs) } else { None }
+                }
+                watcher::Event::Delete(o) => {
+                    objs.remove(&name(&o));
+                    if listed { verdict(&objs) } else { None }
+                }
+            };
+            if let Some(r) = r {
+                return r;
+            }
+        }
+        Err(K8sError::Condition(format!("the watch on {} `{selector}` ended", kind.ar.kind)))
+    }
+
     /// A container's log (or its last `tail` lines).
     pub async fn logs(&self, ns: &str, pod: &str, container: &str, tail: Option<i64>) -> Result<String, K8sError> {
         let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);

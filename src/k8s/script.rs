@@ -307,16 +307,22 @@ pub mod k8s {
             if selector.is_empty() {
                 return Ok::<(), K8sError>(());
             }
-            for p in c.list(&pods, &ns, &selector).await? {
-                let name = p["metadata"]["name"].as_str().unwrap_or("").to_owned();
-                let ordinal = name.rsplit('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
-                if ordinal >= want || !p["metadata"]["deletionTimestamp"].is_null() {
-                    *last.lock().unwrap() = format!("pod `{name}` still terminating");
-                    c.wait_for(&pods, &ns, &name, |o| if o.is_none() { Check::Done(()) } else { Check::Pending })
-                        .await?;
+            // One watch over the selected pods (not one per terminating pod).
+            c.wait_for_selected(&pods, &ns, &selector, |all| {
+                let going = all.iter().find(|p| {
+                    let name = p["metadata"]["name"].as_str().unwrap_or("");
+                    let ordinal = name.rsplit('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+                    ordinal >= want || !p["metadata"]["deletionTimestamp"].is_null()
+                });
+                match going {
+                    Some(p) => {
+                        *last.lock().unwrap() = format!("pod `{}` still terminating", p["metadata"]["name"].as_str().unwrap_or(""));
+                        Check::Pending
+                    }
+                    None => Check::Done(()),
                 }
-            }
-            Ok(())
+            })
+            .await
         });
         r.map_err(|e| fail(&ctx, format!("{e} (last seen: {})", last.lock().unwrap())))
     }
