@@ -728,6 +728,13 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             serde_json::json!({ "script": script.name, "origin": script.origin, "params": params, "target": host.target,
                                 "context": session.context, "resumed_from": resumed.as_ref().map(|r| r.id.clone()) }),
         );
+        // A resumed run's journal carries what the first attempt remembered, so that a
+        // later rollback (`last_run`) finds it in the newest run.
+        if let Some(r) = &resumed {
+            for (k, v) in &r.remembered {
+                j.event("remember", serde_json::json!({ "key": k, "value": v, "from": r.id }));
+            }
+        }
     }
     let steps = crate::report::StepLog::default();
     let (jj, log) = (journal.clone(), steps.clone());
@@ -835,7 +842,8 @@ fn needs_lock(script: &Script, dry_run: bool) -> bool {
     let read_only = script
         .text
         .lines()
-        .take_while(|l| l.starts_with("//!") || l.trim().is_empty())
+        // The header: the comment lines at the top, a customised copy's origin line included.
+        .take_while(|l| l.starts_with("//") || l.trim().is_empty())
         .any(|l| l.trim() == "//! read-only");
     !dry_run
         && !read_only
@@ -1075,10 +1083,13 @@ fn require_tools(target: &TargetArgs) -> Result<PathBuf, Failure> {
 fn customize(name: &str, target: &TargetArgs) -> Result<u8, Failure> {
     let tools = require_tools(target)?;
     let path = crate::customize::customize(&tools, name).map_err(|e| Failure::usage(e.to_string()))?;
-    eprintln!(
-        "copied to {}: edit it there; `vscript run {name}` now uses it for this tools dir",
-        path.display()
-    );
+    match crate::customize::kind_of(name) {
+        Some(crate::customize::Kind::Stdlib) => eprintln!(
+            "copied to {}: edit it there; every procedure run with this tools dir now imports it instead of the shipped `{name}`",
+            path.display()
+        ),
+        _ => eprintln!("copied to {}: edit it there; `vscript run {name}` now uses it for this tools dir", path.display()),
+    }
     eprintln!("`vscript diff {name}` shows your changes and any upstream change to take over later");
     Ok(EXIT_OK)
 }

@@ -292,6 +292,15 @@ pub mod globals {
         find_run(&ctx, script, Some(filter))
     }
 
+    /// How many changes this run has made so far (side effects that were carried out).
+    /// Failure handlers use it to tell "nothing changed" from "needs a rollback".
+    #[rhai_fn(return_raw)]
+    pub fn changes_made(ctx: NativeCallContext) -> RhaiResultOf<i64> {
+        let h = host(&ctx)?;
+        let n = h.effects.lock().unwrap().iter().filter(|e| e.result == "done").count();
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
     /// This run's id in the journal (for `--resume`), or `""` when there is no journal.
     #[rhai_fn(return_raw)]
     pub fn run_id(ctx: NativeCallContext) -> RhaiResultOf<String> {

@@ -148,6 +148,29 @@ fn minor_upgrade_stops_when_the_backup_fails() {
     assert_eq!(c.schema(), "1.30");
     assert_eq!(c.replicas("vantiq"), Some(0), "Vantiq stays stopped; the report says so");
     assert!(out.stderr.contains("vantiq: replicas 0"), "{}", out.all());
+    // Nothing was deployed: the rollback restores configuration and replicas, not the database.
+    write_faults(&c, "{}");
+    let out = c.run("minor_upgrade_rollback", &[]);
+    out.ok();
+    assert!(out.stderr.contains("the upgrade did not deploy: MongoDB is not restored"), "{}", out.all());
+    let jobs = c.store().list(vscript_sim::store::res("Job"), Some(&c.ns()), None, None).0;
+    assert!(!jobs.iter().any(|j| j["metadata"]["name"].as_str().unwrap().starts_with("mongorestore-")), "no restore ran");
+    assert_eq!((c.replicas("vantiq"), c.replicas("metrics-collector"), c.replicas("vision-analytics")), (Some(3), Some(1), Some(2)));
+    assert!(c.read("targetCluster/deploy.yaml").contains("tag: 1.30.10"));
+    c.assert_no_violation();
+}
+
+#[test]
+fn rollback_refuses_when_a_newer_backup_would_be_restored() {
+    let c = Cluster::start();
+    c.run("minor_upgrade", &[("tag", "1.31.0")]).ok();
+    c.run("mongo_backup", &[]).ok(); // someone backs up again after the upgrade
+    let out = c.run("minor_upgrade_rollback", &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("is newer than the upgrade's backup"), "{}", out.all());
+    assert!(out.stderr.contains("stopped before changing anything"), "{}", out.all());
+    assert!(c.image("vantiq").ends_with(":1.31.0"), "nothing was rolled back");
+    assert_eq!(c.replicas("vantiq"), Some(3));
     c.assert_no_violation();
 }
 

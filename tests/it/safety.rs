@@ -139,6 +139,10 @@ fn a_run_killed_mid_upgrade_resumes_to_the_right_state() {
     assert!(out.stdout.contains("replicas"), "{}", out.all());
     let before_line = out.stdout.lines().find(|l| l.starts_with("version before")).unwrap_or_default().to_owned();
     assert!(before_line.ends_with("1.30.10"), "the report remembers the version from the first attempt: {}", out.all());
+    // The rollback finds what to restore although the newest run is the resumed one.
+    c.run("minor_upgrade_rollback", &[]).ok();
+    assert!(c.image("vantiq").ends_with(":1.30.10"));
+    assert_eq!(c.schema(), "1.30");
     // No temp files left by atomic writes.
     let leftovers: Vec<String> = tree(&c.tools())
         .into_keys()
