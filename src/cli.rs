@@ -895,10 +895,16 @@ fn take_lock(
         }
     }
     eprintln!("vscript: holding the maintenance lock (Lease {}/{})", ns, crate::lock::LEASE);
+    // VSCRIPT_LOCK_RENEW_SECS shortens the renewal interval (tests).
+    let renew_every = std::env::var("VSCRIPT_LOCK_RENEW_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(crate::lock::RENEW_EVERY);
     let (c2, ns2, h2) = (c.clone(), ns.clone(), holder.to_owned());
     let renewer = rt.spawn(async move {
         loop {
-            tokio::time::sleep(crate::lock::RENEW_EVERY).await;
+            tokio::time::sleep(renew_every).await;
             let _ = crate::lock::renew(&c2, &ns2, &h2).await;
         }
     });

@@ -399,3 +399,59 @@ fn sigterm_stops_cleanly_and_the_journal_says_where() {
     assert_eq!(c.schema(), "1.31");
     c.assert_no_violation();
 }
+
+fn put_lease(c: &Cluster, holder: &str, renewed_secs_ago: i64) {
+    let t = (chrono::Utc::now() - chrono::Duration::seconds(renewed_secs_ago)).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let lease = serde_json::json!({
+        "metadata": { "name": "vscript-maintenance" },
+        "spec": { "holderIdentity": holder, "leaseDurationSeconds": 60, "acquireTime": t, "renewTime": t },
+    });
+    c.store().create(vscript_sim::store::res("Lease"), &c.ns(), lease, false).unwrap();
+}
+
+#[test]
+fn a_stale_lock_expires_and_force_unlock_needs_confirmation() {
+    let c = Cluster::start();
+    // A holder that died two minutes ago: its lease has expired and is taken over.
+    put_lease(&c, "alice@bastion pid 4242 run 20261101-010101-minor_upgrade", 120);
+    c.run("mongo_backup", &[]).ok();
+    assert!(c.get("Lease", &c.ns(), "vscript-maintenance").is_none(), "released after the run");
+    // A live holder: refused, with who and since when.
+    put_lease(&c, "bob@bastion pid 4343 run 20261125-090000-patch_upgrade", 5);
+    let out = c.run("mongo_backup", &[]);
+    assert_eq!(out.code, 4, "{}", out.all());
+    assert!(out.stderr.contains("bob@bastion pid 4343"), "{}", out.all());
+    // --force-unlock without a terminal and without --yes: refused.
+    let out = c.run_with("mongo_backup", &[], &["--force-unlock"]);
+    assert_eq!(out.code, 4, "{}", out.all());
+    assert!(out.stderr.contains("--force-unlock needs confirmation"), "{}", out.all());
+    // With --yes it takes the lock over and runs.
+    let out = c.run_with("mongo_backup", &[], &["--force-unlock", "--yes"]);
+    out.ok();
+    assert!(c.get("Lease", &c.ns(), "vscript-maintenance").is_none());
+}
+
+#[test]
+fn the_lock_is_renewed_while_a_run_lasts() {
+    let c = Cluster::start();
+    let slow = std::env::temp_dir().join(format!("vscript-renew-{}.rhai", std::process::id()));
+    std::fs::write(&slow, "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(3.5);\n});\n").unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["run", &slow.display().to_string(), "--tools", &c.tools().display().to_string()]);
+    let mut child = cmd.env("VSCRIPT_LOCK_RENEW_SECS", "1").stdin(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let renew_time = || {
+        c.get("Lease", &c.ns(), "vscript-maintenance").and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_owned))
+    };
+    let started = Instant::now();
+    let mut first = None;
+    while first.is_none() && started.elapsed() < Duration::from_secs(10) {
+        first = renew_time();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first = first.expect("the lease was taken");
+    std::thread::sleep(Duration::from_millis(2200));
+    let later = renew_time().expect("still held");
+    assert!(later > first, "renewTime moved on: {first} -> {later}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(renew_time().is_none(), "released at the end");
+}
