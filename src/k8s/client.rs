@@ -54,7 +54,21 @@ fn transient(e: &kube::Error) -> bool {
 
 /// Retries an idempotent request on transient errors, with exponential backoff
 /// (0.1 s, 0.2 s, … up to 5 attempts). Non-transient errors return at once.
-async fn retry<T, Fut>(mut f: impl FnMut() -> Fut) -> Result<T, kube::Error>
+async fn retry<T, Fut>(f: impl FnMut() -> Fut) -> Result<T, kube::Error>
+where
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    retry_if(f, transient).await
+}
+
+/// A write conflict: the object changed between the server's read and write. A merge patch
+/// without a resourceVersion precondition is applied to the current object, so sending it
+/// again is the "re-read and retry".
+fn conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict")
+}
+
+async fn retry_if<T, Fut>(mut f: impl FnMut() -> Fut, retryable: impl Fn(&kube::Error) -> bool) -> Result<T, kube::Error>
 where
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
@@ -62,7 +76,7 @@ where
     let mut attempt = 1;
     loop {
         match f().await {
-            Err(e) if attempt < 5 && transient(&e) => {
+            Err(e) if attempt < 5 && retryable(&e) => {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
@@ -174,7 +188,9 @@ impl K8sClient {
         pp.dry_run = dry_run;
         let api = self.api(kind, ns);
         let mp = Patch::Merge(patch);
-        let o = retry(|| api.patch(name, &pp, &mp))
+        // With a resourceVersion precondition (the lock), a conflict is the answer, not a hiccup.
+        let precondition = !patch["metadata"]["resourceVersion"].is_null();
+        let o = retry_if(|| api.patch(name, &pp, &mp), |e| transient(e) || (!precondition && conflict(e)))
             .await
             .map_err(|e| not_found_or(e, kind, ns, name, format!("patch {} `{name}`", kind.ar.kind)))?;
         Ok(to_value(&o))
@@ -187,7 +203,7 @@ impl K8sClient {
         let api = self.api(kind, ns);
         let body = json!({ "spec": { "replicas": replicas } });
         let mp = Patch::Merge(&body);
-        retry(|| api.patch_scale(name, &pp, &mp))
+        retry_if(|| api.patch_scale(name, &pp, &mp), |e| transient(e) || conflict(e))
             .await
             .map_err(|e| not_found_or(e, kind, ns, name, format!("scale {} `{name}`", kind.ar.kind)))?;
         Ok(())

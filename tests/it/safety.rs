@@ -160,6 +160,8 @@ fn transient_api_errors_are_retried() {
         r#"{"api": [
             {"method": "GET", "path_contains": "statefulsets/vantiq", "after": 1, "times": 2, "action": "status:500"},
             {"method": "PATCH", "path_contains": "/scale", "times": 1, "action": "status:503"},
+            {"method": "PATCH", "path_contains": "/scale", "after": 2, "times": 1, "action": "status:409"},
+            {"method": "PATCH", "path_contains": "statefulsets/vantiq?", "times": 1, "action": "status:409"},
             {"method": "POST", "path_contains": "/jobs", "times": 1, "action": "status:500"},
             {"method": "GET", "path_contains": "watch=true", "after": 3, "times": 2, "action": "reset"}
         ]}"#,
