@@ -1094,7 +1094,10 @@ fn customize(name: &str, target: &TargetArgs) -> Result<u8, Failure> {
             "copied to {}: edit it there; every procedure run with this tools dir now imports it instead of the shipped `{name}`",
             path.display()
         ),
-        _ => eprintln!("copied to {}: edit it there; `vscript run {name}` now uses it for this tools dir", path.display()),
+        _ => eprintln!(
+            "copied to {}: edit it there; `vscript run {name}` now uses it for this tools dir",
+            path.display()
+        ),
     }
     eprintln!("`vscript diff {name}` shows your changes and any upstream change to take over later");
     Ok(EXIT_OK)

@@ -152,10 +152,26 @@ fn minor_upgrade_stops_when_the_backup_fails() {
     write_faults(&c, "{}");
     let out = c.run("minor_upgrade_rollback", &[]);
     out.ok();
-    assert!(out.stderr.contains("the upgrade did not deploy: MongoDB is not restored"), "{}", out.all());
+    assert!(
+        out.stderr.contains("the upgrade did not deploy: MongoDB is not restored"),
+        "{}",
+        out.all()
+    );
     let jobs = c.store().list(vscript_sim::store::res("Job"), Some(&c.ns()), None, None).0;
-    assert!(!jobs.iter().any(|j| j["metadata"]["name"].as_str().unwrap().starts_with("mongorestore-")), "no restore ran");
-    assert_eq!((c.replicas("vantiq"), c.replicas("metrics-collector"), c.replicas("vision-analytics")), (Some(3), Some(1), Some(2)));
+    assert!(
+        !jobs
+            .iter()
+            .any(|j| j["metadata"]["name"].as_str().unwrap().starts_with("mongorestore-")),
+        "no restore ran"
+    );
+    assert_eq!(
+        (
+            c.replicas("vantiq"),
+            c.replicas("metrics-collector"),
+            c.replicas("vision-analytics")
+        ),
+        (Some(3), Some(1), Some(2))
+    );
     assert!(c.read("targetCluster/deploy.yaml").contains("tag: 1.30.10"));
     c.assert_no_violation();
 }

@@ -137,8 +137,17 @@ fn a_run_killed_mid_upgrade_resumes_to_the_right_state() {
         (Some(3), Some(1), Some(2))
     );
     assert!(out.stdout.contains("replicas"), "{}", out.all());
-    let before_line = out.stdout.lines().find(|l| l.starts_with("version before")).unwrap_or_default().to_owned();
-    assert!(before_line.ends_with("1.30.10"), "the report remembers the version from the first attempt: {}", out.all());
+    let before_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("version before"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        before_line.ends_with("1.30.10"),
+        "the report remembers the version from the first attempt: {}",
+        out.all()
+    );
     // The rollback finds what to restore although the newest run is the resumed one.
     c.run("minor_upgrade_rollback", &[]).ok();
     assert!(c.image("vantiq").ends_with(":1.30.10"));
@@ -403,7 +412,9 @@ fn sigterm_stops_cleanly_and_the_journal_says_where() {
 }
 
 fn put_lease(c: &Cluster, holder: &str, renewed_secs_ago: i64) {
-    let t = (chrono::Utc::now() - chrono::Duration::seconds(renewed_secs_ago)).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let t = (chrono::Utc::now() - chrono::Duration::seconds(renewed_secs_ago))
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
     let lease = serde_json::json!({
         "metadata": { "name": "vscript-maintenance" },
         "spec": { "holderIdentity": holder, "leaseDurationSeconds": 60, "acquireTime": t, "renewTime": t },
@@ -437,12 +448,22 @@ fn a_stale_lock_expires_and_force_unlock_needs_confirmation() {
 fn the_lock_is_renewed_while_a_run_lasts() {
     let c = Cluster::start();
     let slow = std::env::temp_dir().join(format!("vscript-renew-{}.rhai", std::process::id()));
-    std::fs::write(&slow, "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(3.5);\n});\n").unwrap();
+    std::fs::write(
+        &slow,
+        "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(3.5);\n});\n",
+    )
+    .unwrap();
     let mut cmd = Command::new(bin());
     cmd.args(["run", &slow.display().to_string(), "--tools", &c.tools().display().to_string()]);
-    let mut child = cmd.env("VSCRIPT_LOCK_RENEW_SECS", "1").stdin(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .env("VSCRIPT_LOCK_RENEW_SECS", "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let renew_time = || {
-        c.get("Lease", &c.ns(), "vscript-maintenance").and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_owned))
+        c.get("Lease", &c.ns(), "vscript-maintenance")
+            .and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_owned))
     };
     let started = Instant::now();
     let mut first = None;

@@ -94,7 +94,12 @@ fn claim_pods(w: &World, sts: &Value, ns: &str) -> BTreeMap<u32, Value> {
                 // Owned by a StatefulSet that no longer exists (a pod its controller made while
                 // the owner was being deleted): the garbage collector removes it, and this
                 // StatefulSet then creates its own.
-                let owner_gone = !w.store.list(res("StatefulSet"), Some(ns), None, None).0.iter().any(|s| s["metadata"]["uid"] == u);
+                let owner_gone = !w
+                    .store
+                    .list(res("StatefulSet"), Some(ns), None, None)
+                    .0
+                    .iter()
+                    .any(|s| s["metadata"]["uid"] == u);
                 if owner_gone && w.store.delete(res("Pod"), ns, name_of(&p), false).is_ok() {
                     w.store.drop_logs(ns, name_of(&p));
                 }
@@ -144,7 +149,10 @@ fn create_pod(w: &Arc<World>, sts: &Value, ns: &str, ord: u32, rev: &str) {
         spec["volumes"] = json!(volumes);
     }
     // The StatefulSet may have been deleted while this reconcile ran: no pod for a gone owner.
-    let still_there = w.store.get(res("StatefulSet"), ns, name_of(sts)).is_some_and(|cur| cur["metadata"]["uid"] == sts["metadata"]["uid"]);
+    let still_there = w
+        .store
+        .get(res("StatefulSet"), ns, name_of(sts))
+        .is_some_and(|cur| cur["metadata"]["uid"] == sts["metadata"]["uid"]);
     if !still_there {
         return;
     }
