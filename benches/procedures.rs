@@ -413,7 +413,7 @@ fn reaction(b: &mut Bench, scenario: &str, variant: &str) -> Result<Vec<f64>> {
             .iter()
             .filter(|(k, t)| *k == key && *t <= m + Duration::from_millis(1))
             .map(|(_, t)| *t)
-            .last()
+            .next_back()
             .context("the condition was not observed")?;
         out.push(ms_between(cond, m).max(0.0));
     }
@@ -616,11 +616,12 @@ fn main() -> Result<()> {
 
     // Procedures, interleaved so that drift hits both tools alike.
     let mut samples: BTreeMap<(&str, &str), Vec<Sample>> = BTreeMap::new();
+    let speed = b.opts.speed;
     for rep in 0..reps {
         for name in PROCEDURES {
             for tool in TOOLS {
                 progress(&format!("{name} {tool} #{}", rep + 1));
-                let s = procedure(&mut b, name, tool, b.opts.speed).with_context(|| format!("{name} with {tool}"))?;
+                let s = procedure(&mut b, name, tool, speed).with_context(|| format!("{name} with {tool}"))?;
                 samples.entry((name, tool)).or_default().push(s);
             }
         }
@@ -937,6 +938,10 @@ fn main() -> Result<()> {
          - **Startup**: wall time of spawning the command until it exits, from the bench process.\n\
          - Reproduce: `bench/run.sh` (driver options: `--reps N --speed F --slow-speed F --lines N`)."
     )?;
+
+    // The hand-written findings (profile, causes, changes) follow the generated figures.
+    md.push('\n');
+    md.push_str(include_str!("../bench/analysis.md"));
 
     match &b.opts.out {
         Some(p) => std::fs::write(p, md)?,
