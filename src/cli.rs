@@ -666,6 +666,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(r) = &resumed {
         *host.remembered.lock().unwrap() = r.remembered.clone().into_iter().collect();
         *host.completed_steps.lock().unwrap() = r.steps_done.iter().cloned().collect();
+        host.prior_changes.store(r.changes(), std::sync::atomic::Ordering::SeqCst);
     }
     let host = Arc::new(host);
     let mut engine = engine::build(host.clone());
@@ -726,13 +727,18 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         j.event(
             "start",
             serde_json::json!({ "script": script.name, "origin": script.origin, "params": params, "target": host.target,
-                                "context": session.context, "resumed_from": resumed.as_ref().map(|r| r.id.clone()) }),
+                                "context": session.context, "resumed_from": resumed.as_ref().map(|r| r.id.clone()),
+                                "prior_changes": resumed.as_ref().map(|r| r.changes()).unwrap_or(0) }),
         );
         // A resumed run's journal carries what the first attempt remembered, so that a
         // later rollback (`last_run`) finds it in the newest run.
         if let Some(r) = &resumed {
             for (k, v) in &r.remembered {
                 j.event("remember", serde_json::json!({ "key": k, "value": v, "from": r.id }));
+            }
+            // And its completed steps, so that this run can be resumed in turn.
+            for t in &r.steps_done {
+                j.event("step-end", serde_json::json!({ "title": t, "ok": true, "ms": 0, "from": r.id }));
             }
         }
     }

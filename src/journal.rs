@@ -70,7 +70,21 @@ pub struct RunRecord {
     pub failed_step: Option<String>,
     pub remembered: serde_json::Map<String, Value>,
     pub params: serde_json::Map<String, Value>,
+    /// Changes made by the attempts this run resumed (a chain of `--resume`s).
+    pub prior_changes: u64,
     pub events: Vec<Value>,
+}
+
+impl RunRecord {
+    /// Changes this run and the attempts it resumed made.
+    pub fn changes(&self) -> u64 {
+        self.prior_changes
+            + self
+                .events
+                .iter()
+                .filter(|e| e["event"] == "effect" && e["data"]["result"] == "done")
+                .count() as u64
+    }
 }
 
 /// Reads a run's journal.
@@ -89,6 +103,7 @@ pub fn read_run(tools_dir: &Path, id: &str) -> Option<RunRecord> {
                 r.script = d["script"].as_str().unwrap_or("").to_owned();
                 r.started = ev["ts"].as_str().unwrap_or("").to_owned();
                 r.params = d["params"].as_object().cloned().unwrap_or_default();
+                r.prior_changes = d["prior_changes"].as_u64().unwrap_or(0);
             }
             "step-end" => {
                 let t = d["title"].as_str().unwrap_or("").to_owned();

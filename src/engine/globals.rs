@@ -297,8 +297,9 @@ pub mod globals {
     #[rhai_fn(return_raw)]
     pub fn changes_made(ctx: NativeCallContext) -> RhaiResultOf<i64> {
         let h = host(&ctx)?;
-        let n = h.effects.lock().unwrap().iter().filter(|e| e.result == "done").count();
-        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+        let n = h.effects.lock().unwrap().iter().filter(|e| e.result == "done").count() as u64;
+        let prior = h.prior_changes.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(i64::try_from(n + prior).unwrap_or(i64::MAX))
     }
 
     /// This run's id in the journal (for `--resume`), or `""` when there is no journal.
@@ -339,7 +340,7 @@ fn find_run(ctx: &NativeCallContext, script: &str, filter: Option<rhai::Map>) ->
         r.script == script
             && match &filter {
                 Some(f) => f.iter().all(|(k, v)| r.remembered.get(k) == Some(v)),
-                None => r.events.iter().any(|e| e["event"] == "effect" && e["data"]["result"] == "done"),
+                None => r.changes() > 0,
             }
     });
     match found {

@@ -159,6 +159,8 @@ pub struct Host {
     /// Set when the operator interrupted the run (Ctrl-C, SIGTERM): the exit code is 3
     /// even after the cancel token was reset for the failure handler.
     pub interrupted: std::sync::atomic::AtomicBool,
+    /// Changes made by the attempt(s) this run resumes (for `changes_made()`).
+    pub prior_changes: std::sync::atomic::AtomicU64,
     /// This run's journal id, once the journal is open.
     pub run_id: OnceLock<String>,
     /// Step titles completed in the run being resumed (`--resume`).
@@ -229,6 +231,7 @@ impl Host {
             completed_steps: Mutex::new(Default::default()),
             on_failure: Mutex::new(None),
             run_id: OnceLock::new(),
+            prior_changes: std::sync::atomic::AtomicU64::new(0),
             interrupted: std::sync::atomic::AtomicBool::new(false),
         }
     }

@@ -202,9 +202,36 @@ fn a_failing_gradle_task_stops_cleanly_and_resume_finishes() {
         "{}",
         runs.all()
     );
-    std::fs::write(c.sim().dir.join("faults.json"), "{}").unwrap();
+    // Resumed while the cause is still there: it fails again at the same step, reports the
+    // first attempt's changes (not "nothing changed"), and can itself be resumed.
     let out = c.run_with("patch_upgrade", &[], &["--yes", "--resume", &id]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("0. Check the installation and the target version (completed in the resumed run, skipped)"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.stderr.contains("stopped before changing anything"), "{}", out.all());
+    let id2 = run_id(&out.stderr);
+    assert_ne!(id, id2);
+    assert!(out.stderr.contains(&format!("--resume {id2}")), "{}", out.all());
+    std::fs::write(c.sim().dir.join("faults.json"), "{}").unwrap();
+    let out = c.run_with("patch_upgrade", &[], &["--yes", "--resume", &id2]);
     out.ok();
+    assert!(
+        out.stderr
+            .contains("2. Set vantiq.image.tag in deploy.yaml (completed in the resumed run, skipped)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("version before") && l.ends_with("1.30.10")),
+        "{}",
+        out.all()
+    );
     assert!(c.image("vantiq").ends_with(":1.30.11"));
     c.assert_no_violation();
 }
