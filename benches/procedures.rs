@@ -45,6 +45,8 @@ struct Opts {
     keep: bool,
     /// Only the procedures (no reaction, log or startup runs).
     only_procedures: bool,
+    /// `--bench`, which `cargo bench` passes; without it (`cargo test --benches`) nothing runs.
+    bench: bool,
 }
 
 fn parse_opts() -> Result<Opts> {
@@ -56,7 +58,9 @@ fn parse_opts() -> Result<Opts> {
         keep: false,
         slow_speed: 15.0,
         only_procedures: false,
+        bench: false,
     };
+    let mut unknown = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -68,9 +72,13 @@ fn parse_opts() -> Result<Opts> {
             "--keep" => o.keep = true,
             "--slow-speed" => o.slow_speed = val()?.parse()?,
             "--only-procedures" => o.only_procedures = true,
-            "--bench" => {} // passed by `cargo bench`
-            other => bail!("unknown argument `{other}`"),
+            "--bench" => o.bench = true, // passed by `cargo bench`
+            other => unknown.push(other.to_owned()),
         }
+    }
+    // `cargo test --benches` may pass test-harness arguments; only a bench run objects.
+    if o.bench && !unknown.is_empty() {
+        bail!("unknown argument(s): {}", unknown.join(" "));
     }
     Ok(o)
 }
@@ -598,6 +606,10 @@ fn pass(ok: bool) -> &'static str {
 
 fn main() -> Result<()> {
     let opts = parse_opts()?;
+    if !opts.bench {
+        eprintln!("procedures: a benchmark; run it with bench/run.sh or `cargo bench --bench procedures`");
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let work = tempfile::Builder::new().prefix("vscript-bench-").tempdir()?;
     let mut b = Bench { rt, work, n: 0, opts };
