@@ -167,7 +167,7 @@ fn transient_api_errors_are_retried() {
     post_faults(
         &c,
         r#"{"api": [
-            {"method": "GET", "path_contains": "statefulsets/vantiq", "after": 1, "times": 2, "action": "status:500"},
+            {"method": "GET", "path_contains": "statefulsets/vantiq", "times": 2, "action": "status:500"},
             {"method": "PATCH", "path_contains": "/scale", "times": 1, "action": "status:503"},
             {"method": "PATCH", "path_contains": "/scale", "after": 2, "times": 1, "action": "status:409"},
             {"method": "PATCH", "path_contains": "statefulsets/vantiq?", "times": 1, "action": "status:409"},
