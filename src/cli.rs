@@ -789,12 +789,13 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         code = EXIT_FAILED;
     }
 
-    if let Some((holder, renewer)) = lock {
+    if let Some((lease_uid, renewer)) = lock {
         renewer.abort();
         let ns = host.target.namespace.clone();
         if let Ok(c) = host.k8s_client() {
-            let _ = rt
-                .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), crate::lock::release(&c, &ns, &holder)).await });
+            let _ = rt.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(10), crate::lock::release(&c, &ns, &lease_uid)).await
+            });
         }
     }
     if let Some(j) = &journal {
@@ -856,7 +857,7 @@ fn needs_lock(script: &Script, dry_run: bool) -> bool {
         && (script.text.contains("k8s::") || script.text.contains("gradle::") || script.text.contains("import \"vantiq\""))
 }
 
-/// Takes the Lease and starts renewing it; returns the holder identity and the renewer task.
+/// Takes the Lease and starts renewing it; returns the lease's uid (for the release) and the renewer task.
 fn take_lock(
     host: &Arc<Host>,
     rt: &tokio::runtime::Runtime,
@@ -885,8 +886,8 @@ fn take_lock(
             });
         }
     }
-    match rt.block_on(crate::lock::acquire(&c, &ns, holder, force, resumed)) {
-        Ok(()) => {}
+    let lease_uid = match rt.block_on(crate::lock::acquire(&c, &ns, holder, force, resumed)) {
+        Ok(uid) => uid,
         Err(e @ crate::lock::LockError::Held { .. }) => {
             return Err(Failure {
                 code: EXIT_REFUSED,
@@ -899,7 +900,7 @@ fn take_lock(
                 c.server, c.context
             )));
         }
-    }
+    };
     eprintln!("vscript: holding the maintenance lock (Lease {}/{})", ns, crate::lock::LEASE);
     // VSCRIPT_LOCK_RENEW_SECS shortens the renewal interval (tests).
     let renew_every = std::env::var("VSCRIPT_LOCK_RENEW_SECS")
@@ -914,7 +915,7 @@ fn take_lock(
             let _ = crate::lock::renew(&c2, &ns2, &h2).await;
         }
     });
-    Ok((holder.to_owned(), renewer))
+    Ok((lease_uid, renewer))
 }
 
 /// The exit code a script error stands for.

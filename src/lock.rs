@@ -82,7 +82,7 @@ fn held_by_dead_run(lease: &Value, resumed: Option<&str>) -> bool {
 
 /// Takes the lock, or fails with who holds it. With `force`, an existing lease is removed
 /// first; `resumed` names the run being resumed, whose dead process's lease may be taken over.
-pub async fn acquire(c: &K8sClient, ns: &str, holder: &str, force: bool, resumed: Option<&str>) -> Result<(), LockError> {
+pub async fn acquire(c: &K8sClient, ns: &str, holder: &str, force: bool, resumed: Option<&str>) -> Result<String, LockError> {
     let kind = K8sClient::kind("Lease")?;
     let t = micro(now());
     let fresh = json!({
@@ -90,31 +90,28 @@ pub async fn acquire(c: &K8sClient, ns: &str, holder: &str, force: bool, resumed
         "metadata": { "name": LEASE, "namespace": ns, "labels": { "app.kubernetes.io/managed-by": "vscript" } },
         "spec": { "holderIdentity": holder, "leaseDurationSeconds": DURATION_SECS, "acquireTime": t, "renewTime": t },
     });
-    if let Some(cur) = c.get(&kind, ns, LEASE).await? {
-        if force || expired(&cur) || held_by_dead_run(&cur, resumed) {
-            // Take over with optimistic concurrency: a competing taker gets a conflict.
-            let patch = json!({
-                "metadata": { "resourceVersion": cur["metadata"]["resourceVersion"] },
-                "spec": { "holderIdentity": holder, "leaseDurationSeconds": DURATION_SECS, "acquireTime": t, "renewTime": t },
-            });
-            return c
-                .patch(&kind, ns, LEASE, &patch, false)
-                .await
-                .map(|_| ())
-                .map_err(|e| held_or(e, ns, &cur));
-        }
-        return Err(held(ns, &cur));
+    let uid = |o: &Value| o["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+    // The usual case costs one request: nobody holds the lock, the create succeeds.
+    let err = match c.create(&kind, ns, fresh, false).await {
+        Ok(created) => return Ok(uid(&created)),
+        Err(e) => e,
+    };
+    let Some(cur) = c.get(&kind, ns, LEASE).await? else {
+        return Err(err.into());
+    };
+    if force || expired(&cur) || held_by_dead_run(&cur, resumed) {
+        // Take over with optimistic concurrency: a competing taker gets a conflict.
+        let patch = json!({
+            "metadata": { "resourceVersion": cur["metadata"]["resourceVersion"] },
+            "spec": { "holderIdentity": holder, "leaseDurationSeconds": DURATION_SECS, "acquireTime": t, "renewTime": t },
+        });
+        return c
+            .patch(&kind, ns, LEASE, &patch, false)
+            .await
+            .map(|o| uid(&o))
+            .map_err(|e| held_or(e, ns, &cur));
     }
-    match c.create(&kind, ns, fresh, false).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            // Lost a race: report whoever won.
-            match c.get(&kind, ns, LEASE).await? {
-                Some(cur) => Err(held(ns, &cur)),
-                None => Err(e.into()),
-            }
-        }
-    }
+    Err(held(ns, &cur))
 }
 
 fn held(ns: &str, cur: &Value) -> LockError {
@@ -153,15 +150,11 @@ pub async fn renew(c: &K8sClient, ns: &str, holder: &str) -> Result<(), K8sError
     Ok(())
 }
 
-/// Releases the lease if we hold it.
-pub async fn release(c: &K8sClient, ns: &str, holder: &str) -> Result<(), K8sError> {
+/// Releases the lease if it is still the one we took (one request: a delete with a uid
+/// precondition; a lease someone else took over in the meantime is left alone).
+pub async fn release(c: &K8sClient, ns: &str, uid: &str) -> Result<(), K8sError> {
     let kind = K8sClient::kind("Lease")?;
-    if let Some(cur) = c.get(&kind, ns, LEASE).await?
-        && cur["spec"]["holderIdentity"] == holder
-    {
-        c.delete(&kind, ns, LEASE, None, false).await?;
-    }
-    Ok(())
+    c.delete_if_uid(&kind, ns, LEASE, uid).await
 }
 
 #[cfg(test)]

@@ -276,6 +276,23 @@ impl K8sClient {
         unreachable!("the last attempt returns")
     }
 
+    /// Deletes an object only if it still has this uid; gone or replaced is not an error.
+    pub async fn delete_if_uid(&self, kind: &Kind, ns: &str, name: &str, uid: &str) -> Result<(), K8sError> {
+        let dp = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        let api = self.api(kind, ns);
+        match retry(|| api.delete(name, &dp)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+            Err(e) => Err(api_err(format!("delete {} `{name}`", kind.ar.kind), e)),
+        }
+    }
+
     /// Watches one object until `check` says done or failed. `check` sees `None` while
     /// the object does not exist. The watch is re-established when it breaks.
     pub async fn wait_for<T>(

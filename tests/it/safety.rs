@@ -505,3 +505,26 @@ fn the_lock_is_renewed_while_a_run_lasts() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(renew_time().is_none(), "released at the end");
 }
+
+#[test]
+fn a_run_never_releases_a_lock_someone_else_took_over() {
+    let c = Cluster::start();
+    let slow = std::env::temp_dir().join(format!("vscript-takeover-{}.rhai", std::process::id()));
+    std::fs::write(
+        &slow,
+        "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(2);\n});\n",
+    )
+    .unwrap();
+    let (mut child, _) = spawn_until(&c, &[&slow.display().to_string()], "▶ 1. hold");
+    // Another operator force-unlocks and takes the lock while this run still works.
+    c.store()
+        .delete(vscript_sim::store::res("Lease"), &c.ns(), "vscript-maintenance", false)
+        .unwrap();
+    put_lease(&c, "carol@bastion pid 99 run 20261125-120000-ssl_renew", 0);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let lease = c.get("Lease", &c.ns(), "vscript-maintenance").expect("carol's lease survives");
+    assert_eq!(
+        lease["spec"]["holderIdentity"],
+        "carol@bastion pid 99 run 20261125-120000-ssl_renew"
+    );
+}

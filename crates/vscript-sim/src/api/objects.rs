@@ -422,7 +422,7 @@ pub(crate) enum Propagation {
 
 /// Reads `propagationPolicy` / `orphanDependents` / `dryRun` from the query and the
 /// optional `DeleteOptions` body.
-fn delete_options(req: &Req, r: &Resource) -> Result<(Propagation, bool), ApiError> {
+fn delete_options(req: &Req, r: &Resource) -> Result<(Propagation, bool, Value), ApiError> {
     let mut dry = req.dry_run()?;
     let body = if req.body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
@@ -453,11 +453,31 @@ fn delete_options(req: &Req, r: &Resource) -> Result<(Propagation, bool), ApiErr
         (None, None) if r.kind == "Job" => Propagation::Orphan,
         (None, None) => Propagation::Background,
     };
-    Ok((p, dry))
+    Ok((p, dry, body["preconditions"].clone()))
+}
+
+/// `DeleteOptions.preconditions`: the object must still have this uid / resourceVersion.
+fn check_preconditions(r: &Resource, name: &str, obj: &Value, pre: &Value) -> Result<(), ApiError> {
+    for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+        if let Some(want) = pre[field].as_str() {
+            let have = obj["metadata"][field].as_str().unwrap_or("");
+            if want != have {
+                return Err(ApiError {
+                    message: format!("Precondition failed: {label} in precondition: {want}, {label} in object meta: {have}"),
+                    ..ApiError::conflict(r, name)
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn delete(store: &Arc<Store>, req: &Req, r: &'static Resource, ns: &str, name: &str) -> Result<Response, ApiError> {
-    let (policy, dry) = delete_options(req, r)?;
+    let (policy, dry, pre) = delete_options(req, r)?;
+    if pre.is_object() {
+        let cur = store.get(r, ns, name).ok_or_else(|| ApiError::not_found(r, name))?;
+        check_preconditions(r, name, &cur, &pre)?;
+    }
     let out = if dry {
         store.get(r, ns, name).ok_or_else(|| ApiError::not_found(r, name))?
     } else {
@@ -467,7 +487,7 @@ fn delete(store: &Arc<Store>, req: &Req, r: &'static Resource, ns: &str, name: &
 }
 
 fn delete_collection(store: &Arc<Store>, req: &Req, t: &Target) -> Result<Response, ApiError> {
-    let (policy, dry) = delete_options(req, t.res)?;
+    let (policy, dry, _) = delete_options(req, t.res)?;
     let filter = filter_of(req, t);
     let (items, _) = store.list(t.res, t.ns.as_deref(), filter.labels.as_deref(), filter.fields.as_deref());
     let mut deleted = Vec::new();
