@@ -151,22 +151,27 @@ fn reason_of(e: &reqwest::Error, timeout: Duration) -> String {
     }
 }
 
-/// Sends one request.
-pub async fn send(req: Request) -> Result<Response, HttpError> {
-    let shown = public_url(&req.url);
-    let err = |reason: String| HttpError::Request {
-        method: req.method.clone(),
-        url: shown.clone(),
-        reason,
-    };
+/// A client for the request's TLS settings, built once per process and reused: building
+/// one loads the system trust store, which costs more than most requests here.
+fn client_for(req: &Request) -> Result<reqwest::Client, String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CLIENTS: OnceLock<Mutex<HashMap<String, reqwest::Client>>> = OnceLock::new();
+    // Per runtime too: a client's pooled connections live on the runtime that opened them.
+    let rt = tokio::runtime::Handle::try_current()
+        .map(|h| format!("{:?}", h.id()))
+        .unwrap_or_default();
+    let key = format!("{rt}|{:?}|{}|{:?}", req.ca, req.insecure, req.resolve);
+    let cache = CLIENTS.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap().get(&key) {
+        return Ok(c.clone());
+    }
     let _ = crate::tls::cert::provider();
-    let mut b = reqwest::Client::builder()
-        .timeout(req.timeout)
-        .connect_timeout(req.timeout.min(Duration::from_secs(10)));
+    let mut b = reqwest::Client::builder().connect_timeout(req.timeout.min(Duration::from_secs(10)));
     if let Some(pem) = &req.ca {
-        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| err(format!("invalid `ca` file: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("invalid `ca` file: {e}"))?;
         if certs.is_empty() {
-            return Err(err("the `ca` file holds no PEM certificate".into()));
+            return Err("the `ca` file holds no PEM certificate".into());
         }
         for c in certs {
             b = b.add_root_certificate(c);
@@ -180,10 +185,23 @@ pub async fn send(req: Request) -> Result<Response, HttpError> {
     }
     let client = b
         .build()
-        .map_err(|e| err(format!("cannot set up the HTTP client: {}", reason_of(&e, req.timeout))))?;
+        .map_err(|e| format!("cannot set up the HTTP client: {}", reason_of(&e, req.timeout)))?;
+    cache.lock().unwrap().insert(key, client.clone());
+    Ok(client)
+}
+
+/// Sends one request.
+pub async fn send(req: Request) -> Result<Response, HttpError> {
+    let shown = public_url(&req.url);
+    let err = |reason: String| HttpError::Request {
+        method: req.method.clone(),
+        url: shown.clone(),
+        reason,
+    };
+    let client = client_for(&req).map_err(|e| err(e))?;
     let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| err("invalid method".into()))?;
     let url = reqwest::Url::parse(&req.url).map_err(|e| err(format!("invalid URL: {e}")))?;
-    let mut rb = client.request(method, url);
+    let mut rb = client.request(method, url).timeout(req.timeout);
     for (k, v) in &req.headers {
         rb = rb.header(k, v);
     }
