@@ -492,7 +492,10 @@ fn shipped_procedures_use_no_verb_outside_the_role() {
     assert!(all.len() > status_only.len(), "the recorder saw the procedures' writes: {all:#?}");
     // Exactly: every grant was used, but the Lease renewal and takeover (a get and a patch,
     // every few seconds of a long run or when the lock is contended).
-    let renewal: Vec<Access> = ["get", "patch"].iter().map(|v| ((*v).into(), "leases".into(), "vantiq".into())).collect();
+    let renewal: Vec<Access> = ["get", "patch"]
+        .iter()
+        .map(|v| ((*v).into(), "leases".into(), "vantiq".into()))
+        .collect();
     let mut unused = Vec::new();
     for (ns, rules) in &roles {
         for (verbs, resources) in rules {
