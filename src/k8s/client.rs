@@ -1,6 +1,7 @@
 //! The kube-rs client behind the `k8s` module. Async; the script surface bridges it
 //! with `Host::block`. Waits are watch-based (`kube::runtime::watcher`), never polling.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
@@ -303,50 +304,12 @@ impl K8sClient {
         mut check: impl FnMut(Option<&Value>) -> Check<T>,
     ) -> Result<T, K8sError> {
         let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let mut stream = std::pin::pin!(watcher(self.api(kind, ns), cfg));
-        let mut seen = false;
-        let mut verdict = |o: Option<&Value>| match check(o) {
-            Check::Pending => None,
-            Check::Done(t) => Some(Ok(t)),
-            Check::Failed(why) => Some(Err(K8sError::Condition(why))),
-        };
-        while let Some(ev) = stream.next().await {
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(_) => {
-                    // A lost watch: back off briefly and let the watcher relist.
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
-            let r = match ev {
-                watcher::Event::Init => {
-                    seen = false;
-                    None
-                }
-                watcher::Event::InitApply(o) | watcher::Event::Apply(o) => {
-                    seen = true;
-                    verdict(Some(&to_value(&o)))
-                }
-                watcher::Event::InitDone => {
-                    if seen {
-                        None
-                    } else {
-                        verdict(None)
-                    }
-                }
-                watcher::Event::Delete(_) => verdict(None),
-            };
-            if let Some(r) = r {
-                return r;
-            }
-        }
-        Err(K8sError::Condition(format!("the watch on {} `{name}` ended", kind.ar.kind)))
+        self.watch_until(kind, ns, cfg, &format!("`{name}`"), |objs| check(objs.get(name)))
+            .await
     }
 
-    /// Watches every object matching a label selector until `check` (over all of them)
-    /// says done or failed: one list, and one watch while pending (not one per object).
-    /// The watch is re-established when it breaks.
+    /// Watches the objects matching a label selector until `check` (given all of them)
+    /// says done or failed: one watch however many objects there are.
     pub async fn wait_for_selected<T>(
         &self,
         kind: &Kind,
@@ -355,55 +318,65 @@ impl K8sClient {
         mut check: impl FnMut(&[Value]) -> Check<T>,
     ) -> Result<T, K8sError> {
         let cfg = watcher::Config::default().labels(selector);
-        let mut stream = std::pin::pin!(watcher(self.api(kind, ns), cfg));
-        let mut objs = std::collections::BTreeMap::<String, Value>::new();
-        let mut init = std::collections::BTreeMap::<String, Value>::new();
-        let mut listed = false;
-        let mut verdict = |objs: &std::collections::BTreeMap<String, Value>| {
+        self.watch_until(kind, ns, cfg, &format!("`{selector}`"), |objs| {
             let all: Vec<Value> = objs.values().cloned().collect();
-            match check(&all) {
-                Check::Pending => None,
-                Check::Done(t) => Some(Ok(t)),
-                Check::Failed(why) => Some(Err(K8sError::Condition(why))),
-            }
-        };
+            check(&all)
+        })
+        .await
+    }
+
+    /// The watch loop behind the waits: keeps the watched objects by name (from the initial
+    /// list, then every change) and asks `check` after the list and after each change.
+    /// A lost watch is re-established by the watcher (it relists); errors only pause it.
+    async fn watch_until<T>(
+        &self,
+        kind: &Kind,
+        ns: &str,
+        cfg: watcher::Config,
+        what: &str,
+        mut check: impl FnMut(&BTreeMap<String, Value>) -> Check<T>,
+    ) -> Result<T, K8sError> {
+        let mut stream = std::pin::pin!(watcher(self.api(kind, ns), cfg));
+        let (mut objs, mut init) = (BTreeMap::<String, Value>::new(), BTreeMap::<String, Value>::new());
+        let mut listed = false;
         let name = |o: &DynamicObject| o.metadata.name.clone().unwrap_or_default();
         while let Some(ev) = stream.next().await {
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    continue;
-                }
+            let Ok(ev) = ev else {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
             };
-            let r = match ev {
+            let changed = match ev {
                 watcher::Event::Init => {
                     init.clear();
-                    None
+                    false
                 }
                 watcher::Event::InitApply(o) => {
                     init.insert(name(&o), to_value(&o));
-                    None
+                    false
                 }
                 watcher::Event::InitDone => {
                     objs = std::mem::take(&mut init);
                     listed = true;
-                    verdict(&objs)
+                    true
                 }
                 watcher::Event::Apply(o) => {
                     objs.insert(name(&o), to_value(&o));
-                    if listed { verdict(&objs) } else { None }
+                    listed
                 }
                 watcher::Event::Delete(o) => {
                     objs.remove(&name(&o));
-                    if listed { verdict(&objs) } else { None }
+                    listed
                 }
             };
-            if let Some(r) = r {
-                return r;
+            if changed {
+                match check(&objs) {
+                    Check::Pending => {}
+                    Check::Done(t) => return Ok(t),
+                    Check::Failed(why) => return Err(K8sError::Condition(why)),
+                }
             }
         }
-        Err(K8sError::Condition(format!("the watch on {} `{selector}` ended", kind.ar.kind)))
+        Err(K8sError::Condition(format!("the watch on {} {what} ended", kind.ar.kind)))
     }
 
     /// A container's log (or its last `tail` lines).
