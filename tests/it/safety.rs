@@ -528,3 +528,38 @@ fn a_run_never_releases_a_lock_someone_else_took_over() {
         "carol@bastion pid 99 run 20261125-120000-ssl_renew"
     );
 }
+
+#[test]
+fn slow_readiness_is_waited_for_and_a_short_wait_says_what_it_saw() {
+    let c = Cluster::start();
+    std::fs::write(c.sim().dir.join("faults.json"), r#"{"readiness": {"vantiq": 300}}"#).unwrap();
+    // A wait shorter than the slow pods stops cleanly and says what it saw last.
+    let (_d, p) = crate::harness::tmp_script("k8s::rollout_restart(\"vantiq\");\nk8s::wait_rollout(\"vantiq\", 1);\n");
+    let out = c.run(&p, &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("timed out after 1s while waiting for the rollout of StatefulSet `acme/vantiq`"),
+        "{}",
+        out.all()
+    );
+    assert!(out.stderr.contains("(last seen: replicas"), "{}", out.all());
+    // The shipped procedure, with its realistic timeouts, waits the slow pods out.
+    let started = Instant::now();
+    c.run(
+        "license_renew",
+        &[
+            ("public_pem", &c.incoming("public.pem")),
+            ("license_key", &c.incoming("license.key")),
+        ],
+    )
+    .ok();
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "the slow readiness was really waited for"
+    );
+    c.settle();
+    let sts = c.get("StatefulSet", &c.ns(), "vantiq").unwrap();
+    assert_eq!(sts["status"]["readyReplicas"], 3);
+    c.assert_no_violation();
+}
