@@ -187,39 +187,36 @@ impl ApiError {
             group: None,
         }
     }
-    pub fn not_found(r: &Resource, name: &str) -> Self {
+    /// An error about one object of a resource (the `details` kubectl prints).
+    fn about(code: u16, reason: &'static str, message: String, r: &Resource, name: &str) -> Self {
         ApiError {
-            code: 404,
-            reason: "NotFound",
-            message: format!("{} \"{}\" not found", r.qualified(), name),
+            code,
+            reason,
+            message,
             kind: Some(r.plural.to_owned()),
             name: Some(name.to_owned()),
             group: Some(r.group.to_owned()),
         }
+    }
+    pub fn not_found(r: &Resource, name: &str) -> Self {
+        Self::about(404, "NotFound", format!("{} \"{}\" not found", r.qualified(), name), r, name)
     }
     pub fn already_exists(r: &Resource, name: &str) -> Self {
-        ApiError {
-            code: 409,
-            reason: "AlreadyExists",
-            message: format!("{} \"{}\" already exists", r.qualified(), name),
-            kind: Some(r.plural.to_owned()),
-            name: Some(name.to_owned()),
-            group: Some(r.group.to_owned()),
-        }
+        Self::about(
+            409,
+            "AlreadyExists",
+            format!("{} \"{}\" already exists", r.qualified(), name),
+            r,
+            name,
+        )
     }
     pub fn conflict(r: &Resource, name: &str) -> Self {
-        ApiError {
-            code: 409,
-            reason: "Conflict",
-            message: format!(
-                "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
-                r.qualified(),
-                name
-            ),
-            kind: Some(r.plural.to_owned()),
-            name: Some(name.to_owned()),
-            group: Some(r.group.to_owned()),
-        }
+        let message = format!(
+            "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+            r.qualified(),
+            name
+        );
+        Self::about(409, "Conflict", message, r, name)
     }
     pub fn invalid(r: &Resource, name: &str, why: impl std::fmt::Display) -> Self {
         ApiError {
