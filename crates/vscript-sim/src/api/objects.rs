@@ -260,18 +260,31 @@ fn update(store: &Arc<Store>, req: &Req, r: &'static Resource, ns: &str, name: &
             format!("the name of the object ({body_name}) does not match the name on the URL ({name})"),
         ));
     }
+    let out = write_update(store, r, ns, name, dry, |_| Ok(body))?;
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+/// An update or patch of an object's spec: the new object comes from `make`, then the
+/// apiserver's rules apply (resourceVersion precondition, identity and status kept, admission).
+fn write_update(
+    store: &Arc<Store>,
+    r: &'static Resource,
+    ns: &str,
+    name: &str,
+    dry: bool,
+    make: impl FnOnce(&Value) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
     let uctx = update_context(store, r);
-    let out = store.write(r, ns, name, dry, |cur| {
+    store.write(r, ns, name, dry, |cur| {
         let old = cur.clone();
-        let mut new = body;
+        let mut new = make(&old)?;
         precondition(r, name, &new, &old)?;
         keep_identity(&old, &mut new);
         keep_status(r, &old, &mut new);
         admission::on_update(r, &old, &mut new, &uctx)?;
         *cur = new;
         Ok(())
-    })?;
-    Ok(json_response(StatusCode::OK, &out))
+    })
 }
 
 fn patch_kind(req: &Req) -> Result<(PatchKind, Value), ApiError> {
@@ -289,17 +302,7 @@ fn patch_object(store: &Arc<Store>, req: &Req, r: &'static Resource, ns: &str, n
         let created = create_object(store, r, ns, obj, dry)?;
         return Ok(json_response(StatusCode::CREATED, &created));
     }
-    let uctx = update_context(store, r);
-    let out = store.write(r, ns, name, dry, |cur| {
-        let old = cur.clone();
-        let mut new = patch::apply(kind, &old, &p)?;
-        precondition(r, name, &new, &old)?;
-        keep_identity(&old, &mut new);
-        keep_status(r, &old, &mut new);
-        admission::on_update(r, &old, &mut new, &uctx)?;
-        *cur = new;
-        Ok(())
-    })?;
+    let out = write_update(store, r, ns, name, dry, |old| patch::apply(kind, old, &p))?;
     Ok(json_response(StatusCode::OK, &out))
 }
 
