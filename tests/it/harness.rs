@@ -132,6 +132,14 @@ impl Cluster {
         self.get("StatefulSet", &self.ns(), sts)
             .map(|s| s["spec"]["replicas"].as_i64().unwrap_or(1))
     }
+    /// `spec.replicas` of vantiq, metrics-collector and vision-analytics.
+    pub fn component_replicas(&self) -> (Option<i64>, Option<i64>, Option<i64>) {
+        (
+            self.replicas("vantiq"),
+            self.replicas("metrics-collector"),
+            self.replicas("vision-analytics"),
+        )
+    }
     pub fn image(&self, sts: &str) -> String {
         let s = self.get("StatefulSet", &self.ns(), sts).expect("sts");
         s["spec"]["template"]["spec"]["containers"][0]["image"]

@@ -35,14 +35,7 @@ fn minor_upgrade_migrates_with_one_pod_and_restores_replicas() {
     out.ok();
     assert!(c.image("vantiq").ends_with(":1.31.0"), "{}", c.image("vantiq"));
     assert_eq!(c.schema(), "1.31");
-    assert_eq!(
-        (
-            c.replicas("vantiq"),
-            c.replicas("metrics-collector"),
-            c.replicas("vision-analytics")
-        ),
-        (Some(3), Some(1), Some(2))
-    );
+    assert_eq!(c.component_replicas(), (Some(3), Some(1), Some(2)));
     c.settle();
     assert_eq!(ready(&c, "vantiq"), 3);
     // The backup ran, completed, and was taken before the migration.
@@ -86,14 +79,7 @@ fn minor_upgrade_then_rollback_restores_version_and_data() {
     assert!(c.image("vantiq").ends_with(":1.30.10"), "{}", c.image("vantiq"));
     assert_eq!(c.schema(), "1.30", "MongoDB restored from the backup");
     assert!(c.read("targetCluster/deploy.yaml").contains("tag: 1.30.10"));
-    assert_eq!(
-        (
-            c.replicas("vantiq"),
-            c.replicas("metrics-collector"),
-            c.replicas("vision-analytics")
-        ),
-        (Some(3), Some(1), Some(2))
-    );
+    assert_eq!(c.component_replicas(), (Some(3), Some(1), Some(2)));
     let jobs = c.store().list(vscript_sim::store::res("Job"), Some(&c.ns()), None, None).0;
     let names: Vec<&str> = jobs.iter().map(|j| j["metadata"]["name"].as_str().unwrap()).collect();
     assert!(names.iter().any(|n| n.starts_with("mongorestore-")), "{names:?}");
@@ -164,14 +150,7 @@ fn minor_upgrade_stops_when_the_backup_fails() {
             .any(|j| j["metadata"]["name"].as_str().unwrap().starts_with("mongorestore-")),
         "no restore ran"
     );
-    assert_eq!(
-        (
-            c.replicas("vantiq"),
-            c.replicas("metrics-collector"),
-            c.replicas("vision-analytics")
-        ),
-        (Some(3), Some(1), Some(2))
-    );
+    assert_eq!(c.component_replicas(), (Some(3), Some(1), Some(2)));
     assert!(c.read("targetCluster/deploy.yaml").contains("tag: 1.30.10"));
     c.assert_no_violation();
 }

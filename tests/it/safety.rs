@@ -128,14 +128,7 @@ fn a_run_killed_mid_upgrade_resumes_to_the_right_state() {
     );
     assert!(c.image("vantiq").ends_with(":1.31.0"));
     assert_eq!(c.schema(), "1.31");
-    assert_eq!(
-        (
-            c.replicas("vantiq"),
-            c.replicas("metrics-collector"),
-            c.replicas("vision-analytics")
-        ),
-        (Some(3), Some(1), Some(2))
-    );
+    assert_eq!(c.component_replicas(), (Some(3), Some(1), Some(2)));
     assert!(out.stdout.contains("replicas"), "{}", out.all());
     let before_line = out
         .stdout
