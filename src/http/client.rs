@@ -173,9 +173,9 @@ fn client_for(req: &Request) -> Result<reqwest::Client, String> {
         if certs.is_empty() {
             return Err("the `ca` file holds no PEM certificate".into());
         }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
+        // Like `curl --cacert`: the given CA replaces the system roots (and loading the
+        // system trust store, a few ms, is skipped).
+        b = b.tls_certs_only(certs);
     }
     if req.insecure {
         b = b.danger_accept_invalid_certs(true);

@@ -138,6 +138,13 @@ impl K8sClient {
             },
         };
         let server = config.cluster_url.to_string();
+        let mut config = config;
+        // A plain-http API server (the simulator, a local proxy) never verifies a
+        // certificate; without a CA, kube-rs would still load the system trust store
+        // for its TLS connector (a few ms per run). An empty root store skips that.
+        if config.cluster_url.scheme_str() == Some("http") && config.root_cert.is_none() {
+            config.root_cert = Some(Vec::new());
+        }
         let client = kube::Client::try_from(config).map_err(|e| K8sError::Config(e.to_string()))?;
         Ok(K8sClient { client, context, server })
     }
