@@ -15,15 +15,27 @@ pub struct LintError {
 
 /// Every callable name the engine knows, as `name` and `module::name`.
 pub fn known_functions(engine: &Engine) -> BTreeSet<String> {
+    // Names only: formatting every signature (`gen_fn_signatures`) costs milliseconds
+    // on each run, and the check only needs the names.
+    let names = engine.collect_fn_metadata(
+        None,
+        |f| {
+            let name = f.metadata.name.as_str();
+            let name = name.trim_start_matches("get$").trim_start_matches("set$");
+            Some(if f.namespace.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{}::{name}", f.namespace)
+            })
+        },
+        true,
+    );
     let mut out = BTreeSet::new();
-    for sig in engine.gen_fn_signatures(true) {
-        // "k8s::get(ctx, kind: &str, ...) -> ..." or "print(...)"
-        let head = sig.split('(').next().unwrap_or("").trim();
-        let head = head.trim_start_matches("get$").trim_start_matches("set$");
-        out.insert(head.to_owned());
+    for head in names {
         if let Some((_, n)) = head.rsplit_once("::") {
             out.insert(format!("*{n}"));
         }
+        out.insert(head);
     }
     out
 }

@@ -1,15 +1,19 @@
 //! Finds `import "vantiq"` modules: the tools dir's `stdlib/` (customer overrides) first,
 //! then the stdlib shipped inside the binary.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+use rhai::{AST, Engine, EvalAltResult, Module, ModuleResolver, ParseError, Position, Scope, Shared};
 
 use super::Host;
 
 /// Module resolver over local dirs and the embedded stdlib.
 pub struct StdlibResolver {
     dirs: Vec<PathBuf>,
+    /// The run's compiled modules (origin → source, AST), shared with the host.
+    cache: Arc<Mutex<BTreeMap<String, (String, AST)>>>,
 }
 
 impl StdlibResolver {
@@ -21,7 +25,30 @@ impl StdlibResolver {
         if let Some(t) = &host.target.tools_dir {
             dirs.push(t.join("stdlib"));
         }
-        StdlibResolver { dirs }
+        StdlibResolver {
+            dirs,
+            cache: host.modules.clone(),
+        }
+    }
+
+    /// Finds and compiles a module: `None` when there is none, else its origin and the
+    /// AST or the parse error. A module is parsed once per run (the lint and the import
+    /// share it); a changed file is parsed again.
+    pub fn compile(&self, engine: &Engine, name: &str) -> Option<(String, String, Result<AST, ParseError>)> {
+        let (origin, src) = self.locate(name)?;
+        if let Some((text, ast)) = self.cache.lock().unwrap().get(&origin)
+            && *text == src
+        {
+            return Some((origin, src, Ok(ast.clone())));
+        }
+        let r = engine.compile(&src).map(|mut ast| {
+            ast.set_source(origin.clone());
+            ast
+        });
+        if let Ok(ast) = &r {
+            self.cache.lock().unwrap().insert(origin.clone(), (src.clone(), ast.clone()));
+        }
+        Some((origin, src, r))
     }
 
     /// Where a module comes from: a local file, or the shipped copy.
@@ -39,13 +66,10 @@ impl StdlibResolver {
 impl ModuleResolver for StdlibResolver {
     fn resolve(&self, engine: &Engine, _source: Option<&str>, path: &str, pos: Position) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let name = path.trim_end_matches(".rhai");
-        let (origin, src) = self
-            .locate(name)
+        let (origin, _, ast) = self
+            .compile(engine, name)
             .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_owned(), pos)))?;
-        let mut ast = engine
-            .compile(&src)
-            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(origin.clone(), Box::new(e.into()), pos)))?;
-        ast.set_source(origin.clone());
+        let ast = ast.map_err(|e| Box::new(EvalAltResult::ErrorInModule(origin.clone(), Box::new(e.into()), pos)))?;
         let m = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| Box::new(EvalAltResult::ErrorInModule(origin, e, pos)))?;
         Ok(m.into())
     }
