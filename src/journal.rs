@@ -44,12 +44,17 @@ impl Journal {
         }
     }
 
-    /// Appends one event and flushes it to disk.
+    /// Appends one event. Every event is written at once (it survives vscript being
+    /// killed); the ones a resume or a rollback decides on — a change made, a step
+    /// finished, an answer given, the end — are also flushed to disk (`fdatasync`), taking
+    /// the events before them along, so they survive a crash of the machine too.
     pub fn event(&self, kind: &str, data: Value) {
         let line = json!({ "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "event": kind, "data": data });
         let mut f = self.file.lock().unwrap();
-        let _ = writeln!(f, "{line}");
-        let _ = f.sync_data();
+        let _ = f.write_all(format!("{line}\n").as_bytes());
+        if matches!(kind, "effect" | "step-end" | "confirm" | "end") {
+            let _ = f.sync_data();
+        }
     }
 }
 
