@@ -253,9 +253,25 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+/// The script's runtime: a single-threaded one, driven by the thread that runs the script
+/// whenever a call waits (a request, a watch, a process). Each request is then handled on
+/// that thread, without a hand-off to a worker thread and back.
+fn runtime() -> Arc<tokio::runtime::Runtime> {
+    Arc::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime"),
+    )
+}
+
+/// The background runtime: what must go on while the script thread is busy with something
+/// else (a confirmation prompt, a long computation) — signal handling, the maintenance
+/// lock's renewal, the rehearsal's simulated cluster.
+fn background_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
+        .thread_name("vscript-bg")
         .enable_all()
         .build()
         .expect("tokio runtime")
@@ -351,8 +367,8 @@ pub fn compile(engine: &rhai::Engine, script: &Script, host: &Host) -> Result<rh
     let resolver = engine::resolver::StdlibResolver::new(host);
     let problems = std::cell::RefCell::new(Vec::new());
     let module_fns = |name: &str| -> Option<std::collections::BTreeSet<String>> {
-        let (origin, src) = resolver.locate(name)?;
-        match engine.compile(&src) {
+        let (origin, src, ast) = resolver.compile(engine, name)?;
+        match ast {
             Ok(m) => Some(m.iter_functions().map(|f| f.name.to_owned()).collect()),
             Err(e) => {
                 let lk = |n: &str| if n == origin { Some(src.clone()) } else { None };
@@ -457,7 +473,10 @@ fn effective_context(t: &Target) -> Option<String> {
 /// Everything a run or a REPL session needs before a script is chosen: the runtime, the
 /// target, the tools dir's settings, and (with `--rehearse`) the simulated cluster.
 pub struct Session {
-    pub rt: tokio::runtime::Runtime,
+    /// Drives the script's calls (see [`runtime`]).
+    pub rt: Arc<tokio::runtime::Runtime>,
+    /// Signals, lock renewal, the rehearsal's simulator (see [`background_runtime`]).
+    pub bg: tokio::runtime::Runtime,
     pub rehearsal: Option<vscript_sim::Sim>,
     pub target: Target,
     pub config: Config,
@@ -469,6 +488,7 @@ pub struct Session {
 /// original), resolves the target and loads `vscript.toml`. Nothing is changed yet.
 pub fn open_session(target: &TargetArgs, mut params: BTreeMap<String, String>) -> Result<Session, Failure> {
     let rt = runtime();
+    let bg = background_runtime();
     let mut rehearsal = None;
     let mut tools_override = None;
     if target.rehearse {
@@ -489,7 +509,7 @@ pub fn open_session(target: &TargetArgs, mut params: BTreeMap<String, String>) -
             opts.speed = s;
         }
         eprintln!("vscript: rehearsal: starting a simulated cluster in {}", dir.display());
-        let sim = rt
+        let sim = bg
             .block_on(vscript_sim::Sim::start(opts))
             .map_err(|e| Failure::failed(format!("cannot start the simulated cluster: {e:#}")))?;
         tools_override = Some(PathBuf::from(&sim.info.tools_dir));
@@ -533,6 +553,7 @@ pub fn open_session(target: &TargetArgs, mut params: BTreeMap<String, String>) -
     }
     Ok(Session {
         rt,
+        bg,
         rehearsal,
         target,
         config,
@@ -551,6 +572,7 @@ impl Session {
             }
         }
         let mut host = Host::new(self.rt.handle().clone());
+        host.driver = Some(self.rt.clone());
         host.vantiq = vantiq_endpoint(&self.config, self.target.tools_dir.as_deref());
         host.settings = self.config.flatten();
         if let Some(url) = &host.vantiq.url {
@@ -600,7 +622,7 @@ impl Session {
     pub fn close(self) {
         if let Some(sim) = self.rehearsal {
             let dir = sim.dir.clone();
-            self.rt.block_on(sim.shutdown());
+            self.bg.block_on(sim.shutdown());
             eprintln!("vscript: rehearsal files kept in {}", dir.display());
         }
     }
@@ -688,7 +710,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
 
     // Say what we act on before anything changes.
     eprintln!("{}", session.banner(&format!("{} ({})", script.name, script.origin), host.dry_run));
-    install_ctrl_c(rt, host.clone());
+    install_ctrl_c(&session.bg, host.clone());
     let journal = match (&host.target.tools_dir, host.dry_run) {
         (Some(t), false) => match crate::journal::Journal::create(t, &script.name) {
             Ok(j) => Some(Arc::new(j)),
@@ -701,7 +723,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         let id = journal.as_ref().map(|j| j.id.clone()).unwrap_or_else(|| "-".into());
         Some(take_lock(
             &host,
-            rt,
+            &session,
             &crate::lock::identity(&id),
             args.force_unlock,
             resumed.as_ref().map(|r| r.id.as_str()),
@@ -840,6 +862,10 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     drop(_guard);
     session.close();
+    // The process ends here: freeing the engine's function tables and the AST one by one
+    // would only cost time (about a millisecond).
+    std::mem::forget(engine);
+    std::mem::forget(ast);
     Ok(code)
 }
 
@@ -860,7 +886,7 @@ fn needs_lock(script: &Script, dry_run: bool) -> bool {
 /// Takes the Lease and starts renewing it; returns the lease's uid (for the release) and the renewer task.
 fn take_lock(
     host: &Arc<Host>,
-    rt: &tokio::runtime::Runtime,
+    session: &Session,
     holder: &str,
     force: bool,
     resumed: Option<&str>,
@@ -886,7 +912,7 @@ fn take_lock(
             });
         }
     }
-    let lease_uid = match rt.block_on(crate::lock::acquire(&c, &ns, holder, force, resumed)) {
+    let lease_uid = match session.rt.block_on(crate::lock::acquire(&c, &ns, holder, force, resumed)) {
         Ok(uid) => uid,
         Err(e @ crate::lock::LockError::Held { .. }) => {
             return Err(Failure {
@@ -908,11 +934,20 @@ fn take_lock(
         .and_then(|s| s.parse::<u64>().ok())
         .map(std::time::Duration::from_secs)
         .unwrap_or(crate::lock::RENEW_EVERY);
-    let (c2, ns2, h2) = (c.clone(), ns.clone(), holder.to_owned());
-    let renewer = rt.spawn(async move {
+    // The renewal runs in the background runtime, so it goes on while the script thread
+    // waits for an answer or computes; it has its own client (one bound to the script's
+    // runtime only makes progress while the script waits), made at the first renewal.
+    let (target, ns2, h2) = (host.target.clone(), ns.clone(), holder.to_owned());
+    let renewer = session.bg.spawn(async move {
+        let mut client = None;
         loop {
             tokio::time::sleep(renew_every).await;
-            let _ = crate::lock::renew(&c2, &ns2, &h2).await;
+            if client.is_none() {
+                client = crate::k8s::client::K8sClient::connect(&target).await.ok();
+            }
+            if let Some(c) = &client {
+                let _ = crate::lock::renew(c, &ns2, &h2).await;
+            }
         }
     });
     Ok((lease_uid, renewer))

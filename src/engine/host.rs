@@ -144,6 +144,10 @@ pub struct Host {
     pub stdlib_dir: Option<PathBuf>,
     pub cancel: Mutex<Cancel>,
     pub rt: tokio::runtime::Handle,
+    /// The runtime [`Host::block`] drives, when the host has one of its own (a session's
+    /// single-threaded runtime, which a `Handle` cannot drive); else `rt` is a
+    /// multi-threaded runtime's handle.
+    pub driver: Option<Arc<tokio::runtime::Runtime>>,
     pub out: Output,
     pub secrets: Redactor,
     /// Values a script remembers for the report and for `--resume` (replica counts, backup job).
@@ -165,6 +169,9 @@ pub struct Host {
     pub run_id: OnceLock<String>,
     /// Step titles completed in the run being resumed (`--resume`).
     pub completed_steps: Mutex<std::collections::BTreeSet<String>>,
+    /// Stdlib modules compiled in this run, by origin: the lint before the run and the
+    /// `import` during it share one parse.
+    pub modules: Arc<Mutex<BTreeMap<String, (String, rhai::AST)>>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -221,6 +228,7 @@ impl Host {
             stdlib_dir: None,
             cancel: Mutex::new(Cancel::default()),
             rt,
+            driver: None,
             out: Output::default(),
             secrets: Redactor::default(),
             remembered: Mutex::new(BTreeMap::new()),
@@ -229,6 +237,7 @@ impl Host {
             journal: OnceLock::new(),
             k8s: OnceLock::new(),
             completed_steps: Mutex::new(Default::default()),
+            modules: Default::default(),
             on_failure: Mutex::new(None),
             run_id: OnceLock::new(),
             prior_changes: std::sync::atomic::AtomicU64::new(0),
@@ -267,7 +276,7 @@ impl Host {
     /// by a timeout and the run's cancel token.
     pub fn block<T, E>(&self, what: &str, limit: Duration, fut: impl Future<Output = Result<T, E>>) -> Result<T, BlockError<E>> {
         let cancel = self.cancel().token();
-        self.rt.block_on(async {
+        let fut = async {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => Err(BlockError::Cancelled(what.to_owned())),
@@ -276,7 +285,11 @@ impl Host {
                     Err(_) => Err(BlockError::Timeout { what: what.to_owned(), after: limit }),
                 },
             }
-        })
+        };
+        match &self.driver {
+            Some(rt) => rt.block_on(fut),
+            None => self.rt.block_on(fut),
+        }
     }
 
     /// Prints a progress line on stderr (secrets redacted).
@@ -285,12 +298,14 @@ impl Host {
             return;
         }
         let msg = self.secrets.redact(msg);
-        let mut err = std::io::stderr().lock();
-        if self.out.color && !color.is_empty() {
-            let _ = writeln!(err, "\x1b[{color}m{prefix}\x1b[0m {msg}");
+        // One write per line: stderr is unbuffered, and `writeln!` would make one
+        // system call per piece.
+        let line = if self.out.color && !color.is_empty() {
+            format!("\x1b[{color}m{prefix}\x1b[0m {msg}\n")
         } else {
-            let _ = writeln!(err, "{prefix} {msg}");
-        }
+            format!("{prefix} {msg}\n")
+        };
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
     pub fn info(&self, msg: &str) {

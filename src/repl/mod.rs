@@ -31,7 +31,7 @@ pub fn main(args: ReplArgs) -> Result<u8, Failure> {
     let code = {
         let _guard = session.rt.enter();
         let slot: CancelSlot = Arc::new(Mutex::new(None));
-        install_ctrl_c(&session.rt, slot.clone());
+        install_ctrl_c(&session.bg, slot.clone());
         let mut repl = Repl::new(&session, args.dry_run, slot);
         eprintln!("{}", session.banner("incident console", args.dry_run));
         let code = if std::io::stdin().is_terminal() {
