@@ -5,8 +5,13 @@ Usage: measure.py [--self] [--append] OUT -- CMD [ARGS...]
 
   wall    seconds from fork to exit
   cpu     user+sys seconds of CMD and every descendant it waited for (wait4's
-          rusage, microsecond resolution); with --self, this wrapper's own CPU is
-          added, so that a wrapped `./gradlew` shim can be subtracted whole
+          rusage, microsecond resolution); with --self, everything this process
+          cost instead: its own CPU (from its fork on, before an `exec` into it
+          included: the `./gradlew` shell script, the `git` wrapper) and that of every
+          child it waited for, CMD's tree and a shell's `$(...)` before the exec alike —
+          so that a wrapped `./gradlew` or `git pull` can be subtracted whole. The
+          wrapper then ends with os._exit, skipping the interpreter's teardown, which
+          no measurement would see
   hwm_kb  CMD's own peak resident set (VmHWM), sampled every 5 ms
   code    CMD's exit status (also this wrapper's)
   end     when CMD exited (seconds since the epoch)
@@ -51,13 +56,16 @@ def main():
     wall = time.monotonic() - t0
     end = time.time()
     cpu = ru.ru_utime + ru.ru_stime
+    code = os.waitstatus_to_exitcode(status)
+    f = open(out, "a" if append else "w")
     if add_self:
         me = resource.getrusage(resource.RUSAGE_SELF)
-        cpu += me.ru_utime + me.ru_stime
-    code = os.waitstatus_to_exitcode(status)
-    with open(out, "a" if append else "w") as f:
-        f.write(json.dumps({"wall": wall, "cpu": cpu, "hwm_kb": hwm, "code": code, "end": end}) + "\n")
-    sys.exit(code if code >= 0 else 128 - code)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    f.write(json.dumps({"wall": wall, "cpu": cpu, "hwm_kb": hwm, "code": code, "end": end}) + "\n")
+    f.close()
+    sys.stdout.flush()
+    os._exit(code if code >= 0 else 128 - code)
 
 
 main()
