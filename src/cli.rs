@@ -625,6 +625,9 @@ impl Session {
             self.bg.block_on(sim.shutdown());
             eprintln!("vscript: rehearsal files kept in {}", dir.display());
         }
+        // What is left there (the signal handler, an aborted lock renewal) has nothing to
+        // finish: do not wait for the worker thread.
+        self.bg.shutdown_background();
     }
 }
 

@@ -19,6 +19,7 @@ pub use host::{Host, host};
 pub fn build(host: Arc<Host>) -> Engine {
     let mut engine = Engine::new();
     engine.set_strict_variables(true);
+    engine.set_optimization_level(rhai::OptimizationLevel::None);
     engine.set_fail_on_invalid_map_property(false);
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
