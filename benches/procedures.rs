@@ -195,6 +195,9 @@ impl Run {
             .env("VANTIQ_TOKEN_FILE", &i.token_file)
             .env("NO_COLOR", "1")
             .env("PATH", path_with(&self.dir.join("bin")))
+            // kubectl's discovery cache is per server address: a simulator port used by an
+            // earlier run must not leave a warm cache behind.
+            .env("KUBECACHEDIR", self.dir.join("kubecache"))
             .env_remove("VSCRIPT_TOOLS");
     }
 }
@@ -990,7 +993,8 @@ fn main() -> Result<()> {
          its overhead.\n\
          - **API requests**: lines of the simulator's API audit log (`SimOptions::audit_log`) during the \
          run, without those of the gradlew shim (its `ureq` user agent). kubectl's discovery requests \
-         count: a fresh cluster has an empty discovery cache, as on an operator's first call.\n\
+         count: every run gets an empty discovery cache (`KUBECACHEDIR`), as on an operator's first \
+         call of the night.\n\
          - **Reaction**: the tool runs one marker request (`GET configmaps/bench-marker-…`) right \
          after its wait returns. Reaction = the marker's audit timestamp (ms) minus the moment the \
          condition was committed to the simulator's store (an in-process store observer: StatefulSet \
