@@ -45,14 +45,17 @@ impl Journal {
     }
 
     /// Appends one event. Every event is written at once (it survives vscript being
-    /// killed); the ones a resume or a rollback decides on — a change made, a step
-    /// finished, an answer given, the end — are also flushed to disk (`fdatasync`), taking
-    /// the events before them along, so they survive a crash of the machine too.
+    /// killed). The ones a resume or a rollback decides on — a change made, a value
+    /// remembered, an answer given, the end — are also flushed to disk (`fdatasync`),
+    /// taking every event before them along, so they survive a crash of the machine too.
+    /// A step's end is not flushed by itself: if the machine crashes before the next
+    /// flush, the steps since the last change are run again on resume — they changed
+    /// nothing, and what they remembered was flushed.
     pub fn event(&self, kind: &str, data: Value) {
         let line = json!({ "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "event": kind, "data": data });
         let mut f = self.file.lock().unwrap();
         let _ = f.write_all(format!("{line}\n").as_bytes());
-        if matches!(kind, "effect" | "step-end" | "confirm" | "end") {
+        if matches!(kind, "effect" | "remember" | "confirm" | "end") {
             let _ = f.sync_data();
         }
     }
