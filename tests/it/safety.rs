@@ -464,13 +464,14 @@ fn a_stale_lock_expires_and_force_unlock_needs_confirmation() {
     assert!(c.get("Lease", &c.ns(), "vscript-maintenance").is_none());
 }
 
-#[test]
-fn the_lock_is_renewed_while_a_run_lasts() {
+/// Runs `body` as a one-step script with a 1 s lock renewal and checks that the lease's
+/// renewTime moves on while the step lasts, and that the lease is released at the end.
+fn assert_lock_renewed_during(name: &str, body: &str) {
     let c = Cluster::start();
-    let slow = std::env::temp_dir().join(format!("vscript-renew-{}.rhai", std::process::id()));
+    let slow = std::env::temp_dir().join(format!("vscript-{name}-{}.rhai", std::process::id()));
     std::fs::write(
         &slow,
-        "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(3.5);\n});\n",
+        format!("step(\"1. hold\", || {{\n    k8s::replicas(\"vantiq\");\n{body}\n}});\n"),
     )
     .unwrap();
     let mut cmd = Command::new(bin());
@@ -497,6 +498,21 @@ fn the_lock_is_renewed_while_a_run_lasts() {
     assert!(later > first, "renewTime moved on: {first} -> {later}");
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(renew_time().is_none(), "released at the end");
+}
+
+#[test]
+fn the_lock_is_renewed_while_a_run_lasts() {
+    assert_lock_renewed_during("renew", "    sleep(3.5);");
+}
+
+/// The script thread drives the script's own requests only while it waits for one; the
+/// renewal must not depend on that (a long computation, a confirmation prompt).
+#[test]
+fn the_lock_is_renewed_while_the_script_thread_is_busy() {
+    assert_lock_renewed_during(
+        "renew-busy",
+        "    let t = timestamp();\n    while t.elapsed < 3.5 { let s = \"\"; s.pad(20000, \"y\"); }",
+    );
 }
 
 #[test]
