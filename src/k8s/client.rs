@@ -167,7 +167,7 @@ impl K8sClient {
         let o = retry(|| api.get_opt(name))
             .await
             .map_err(|e| api_err(format!("get {} `{name}`", kind.ar.kind), e))?;
-        Ok(o.map(|o| to_value(&o)))
+        Ok(o.map(to_value))
     }
 
     pub async fn get_required(&self, kind: &Kind, ns: &str, name: &str) -> Result<Value, K8sError> {
@@ -187,7 +187,7 @@ impl K8sClient {
         let l = retry(|| api.list(&lp))
             .await
             .map_err(|e| api_err(format!("list {}", kind.ar.plural), e))?;
-        Ok(l.items.iter().map(to_value).collect())
+        Ok(l.items.into_iter().map(to_value).collect())
     }
 
     /// A JSON merge patch; returns the object after it.
@@ -201,7 +201,7 @@ impl K8sClient {
         let o = retry_if(|| api.patch(name, &pp, &mp), |e| transient(e) || (!precondition && conflict(e)))
             .await
             .map_err(|e| not_found_or(e, kind, ns, name, format!("patch {} `{name}`", kind.ar.kind)))?;
-        Ok(to_value(&o))
+        Ok(to_value(o))
     }
 
     /// Sets `spec.replicas` through the `/scale` subresource, as `kubectl scale` does.
@@ -232,7 +232,7 @@ impl K8sClient {
         let mut delay = std::time::Duration::from_millis(100);
         for attempt in 1..=5 {
             match api.create(&pp, &o).await {
-                Ok(o) => return Ok(to_value(&o)),
+                Ok(o) => return Ok(to_value(o)),
                 Err(e) if attempt < 5 && transient(&e) => {
                     retried = true;
                     tokio::time::sleep(delay).await;
@@ -242,7 +242,7 @@ impl K8sClient {
                     let got = retry(|| api.get(&name))
                         .await
                         .map_err(|e| api_err(format!("read {} `{name}`", kind.ar.kind), e))?;
-                    return Ok(to_value(&got));
+                    return Ok(to_value(got));
                 }
                 Err(e) => return Err(api_err(format!("create {} `{name}`", kind.ar.kind), e)),
             }
@@ -358,7 +358,7 @@ impl K8sClient {
                     false
                 }
                 watcher::Event::InitApply(o) => {
-                    init.insert(name(&o), to_value(&o));
+                    init.insert(name(&o), to_value(o));
                     false
                 }
                 watcher::Event::InitDone => {
@@ -367,7 +367,7 @@ impl K8sClient {
                     true
                 }
                 watcher::Event::Apply(o) => {
-                    objs.insert(name(&o), to_value(&o));
+                    objs.insert(name(&o), to_value(o));
                     listed
                 }
                 watcher::Event::Delete(o) => {
@@ -476,6 +476,42 @@ pub fn container_started(pod: &Value, container: &str) -> bool {
     })
 }
 
-fn to_value(o: &DynamicObject) -> Value {
-    serde_json::to_value(o).unwrap_or(Value::Null)
+/// The object as JSON, as the API server sent it. Its fields besides the type and the
+/// metadata (`spec`, `status`, `data`…) are already JSON in `o.data`: they are moved, not
+/// serialized again (a rollout's watch turns every event into one of these).
+fn to_value(o: DynamicObject) -> Value {
+    let DynamicObject { types, metadata, data } = o;
+    let Value::Object(mut map) = data else {
+        return serde_json::to_value(DynamicObject { types, metadata, data }).unwrap_or(Value::Null);
+    };
+    if let Some(t) = types {
+        map.insert("apiVersion".into(), Value::String(t.api_version));
+        map.insert("kind".into(), Value::String(t.kind));
+    }
+    map.insert("metadata".into(), serde_json::to_value(metadata).unwrap_or(Value::Null));
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::api::DynamicObject;
+    use serde_json::json;
+
+    /// Moving the fields gives the same JSON as serializing the whole object.
+    #[test]
+    fn objects_become_the_json_the_server_sent() {
+        let sent = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": { "name": "vantiq", "namespace": "acme", "generation": 3, "labels": { "app": "vantiq" } },
+            "spec": { "replicas": 3, "template": { "spec": { "containers": [{ "name": "vantiq", "image": "vantiq:1.30.11" }] } } },
+            "status": { "readyReplicas": 2, "observedGeneration": 3 },
+        });
+        let o: DynamicObject = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&o).unwrap(), sent);
+        assert_eq!(super::to_value(o), sent);
+        // Without type information (a list's items may come without it).
+        let bare = json!({ "metadata": { "name": "x" }, "data": { "k": "v" } });
+        let o: DynamicObject = serde_json::from_value(bare.clone()).unwrap();
+        assert_eq!(super::to_value(o), bare);
+    }
 }
