@@ -61,6 +61,11 @@ fn d_script(text: &str) -> String {
     p.display().to_string()
 }
 
+/// A one-step maintenance script ("1. hold") that takes the lock, then runs `body`.
+fn hold_script(body: &str) -> String {
+    d_script(&format!("step(\"1. hold\", || {{\n    k8s::replicas(\"vantiq\");\n{body}\n}});\n"))
+}
+
 fn run_id(stderr: &str) -> String {
     let l = stderr.lines().find(|l| l.starts_with("vscript: run ")).expect("a run line");
     l.trim_start_matches("vscript: run ").split(' ').next().unwrap().to_owned()
@@ -69,13 +74,8 @@ fn run_id(stderr: &str) -> String {
 #[test]
 fn two_maintenance_runs_at_once_one_refuses() {
     let c = Cluster::start();
-    let slow = std::env::temp_dir().join(format!("vscript-slow-{}.rhai", std::process::id()));
-    std::fs::write(
-        &slow,
-        "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(4);\n});\n",
-    )
-    .unwrap();
-    let (mut first, _) = spawn_until(&c, &[&slow.display().to_string()], "▶ 1. hold");
+    let slow = hold_script("    sleep(4);");
+    let (mut first, _) = spawn_until(&c, &[&slow], "▶ 1. hold");
     let second = c.run(
         "license_renew",
         &[
@@ -466,16 +466,11 @@ fn a_stale_lock_expires_and_force_unlock_needs_confirmation() {
 
 /// Runs `body` as a one-step script with a 1 s lock renewal and checks that the lease's
 /// renewTime moves on while the step lasts, and that the lease is released at the end.
-fn assert_lock_renewed_during(name: &str, body: &str) {
+fn assert_lock_renewed_during(body: &str) {
     let c = Cluster::start();
-    let slow = std::env::temp_dir().join(format!("vscript-{name}-{}.rhai", std::process::id()));
-    std::fs::write(
-        &slow,
-        format!("step(\"1. hold\", || {{\n    k8s::replicas(\"vantiq\");\n{body}\n}});\n"),
-    )
-    .unwrap();
+    let slow = hold_script(body);
     let mut cmd = Command::new(bin());
-    cmd.args(["run", &slow.display().to_string(), "--tools", &c.tools().display().to_string()]);
+    cmd.args(["run", &slow, "--tools", &c.tools().display().to_string()]);
     let mut child = cmd
         .env("VSCRIPT_LOCK_RENEW_SECS", "1")
         .stdin(Stdio::null())
@@ -502,29 +497,21 @@ fn assert_lock_renewed_during(name: &str, body: &str) {
 
 #[test]
 fn the_lock_is_renewed_while_a_run_lasts() {
-    assert_lock_renewed_during("renew", "    sleep(3.5);");
+    assert_lock_renewed_during("    sleep(3.5);");
 }
 
 /// The script thread drives the script's own requests only while it waits for one; the
 /// renewal must not depend on that (a long computation, a confirmation prompt).
 #[test]
 fn the_lock_is_renewed_while_the_script_thread_is_busy() {
-    assert_lock_renewed_during(
-        "renew-busy",
-        "    let t = timestamp();\n    while t.elapsed < 3.5 { let s = \"\"; s.pad(20000, \"y\"); }",
-    );
+    assert_lock_renewed_during("    let t = timestamp();\n    while t.elapsed < 3.5 { let s = \"\"; s.pad(20000, \"y\"); }");
 }
 
 #[test]
 fn a_run_never_releases_a_lock_someone_else_took_over() {
     let c = Cluster::start();
-    let slow = std::env::temp_dir().join(format!("vscript-takeover-{}.rhai", std::process::id()));
-    std::fs::write(
-        &slow,
-        "step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(2);\n});\n",
-    )
-    .unwrap();
-    let (mut child, _) = spawn_until(&c, &[&slow.display().to_string()], "▶ 1. hold");
+    let slow = hold_script("    sleep(2);");
+    let (mut child, _) = spawn_until(&c, &[&slow], "▶ 1. hold");
     // Another operator force-unlocks and takes the lock while this run still works.
     c.store()
         .delete(vscript_sim::store::res("Lease"), &c.ns(), "vscript-maintenance", false)
