@@ -50,6 +50,18 @@ fn pty(dir: &Path, extra: &[&str], prompt: &str) -> Session {
     s
 }
 
+/// Waits until the line just entered is finished and the editor shows a fresh prompt.
+/// Between two lines the editor gives the terminal back (it leaves raw mode and turns
+/// bracketed paste off, `ESC [?2004l`), then takes it again and prints the prompt. Matching
+/// only the prompt text can match a redraw of the line being edited, and keys sent while
+/// the terminal changes mode can be lost by the kernel's line discipline: wait for both.
+/// Returns what was printed between the two.
+fn next_prompt(s: &mut Session, prompt: &str) -> String {
+    s.expect("\x1b[?2004l").expect("the line editor finished the line");
+    let seen = s.expect(prompt).expect("the next prompt");
+    String::from_utf8_lossy(seen.before()).into_owned()
+}
+
 /// Leaves with Ctrl-D. A control key typed between two prompts (the terminal is not in raw
 /// mode then) is taken by the terminal, not by vscript; a person would press it again.
 fn quit(mut s: Session) {
@@ -108,7 +120,7 @@ fn repl_multi_line_block_continues_until_complete() {
     s.send_line("fn add(a, b) {").unwrap();
     s.send_line("    a + b").unwrap();
     s.send_line("}").unwrap();
-    s.expect("default> ").unwrap();
+    next_prompt(&mut s, "default> ");
     s.send_line("add(20, 22)").unwrap();
     s.expect("42").unwrap();
     s.expect("default> ").unwrap();
@@ -120,7 +132,7 @@ fn repl_error_does_not_end_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = pty(dir.path(), &[], "default> ");
     s.send_line("let kept = 40;").unwrap();
-    s.expect("default> ").unwrap();
+    next_prompt(&mut s, "default> ");
     s.send_line("throw \"something broke\"").unwrap();
     s.expect("error: something broke").unwrap();
     s.expect("default> ").unwrap();
@@ -150,7 +162,8 @@ fn repl_ctrl_c_at_the_prompt_clears_the_line() {
     let mut s = pty(dir.path(), &[], "default> ");
     s.send("this line is abandoned").unwrap();
     s.send(ControlCode::EndOfText).unwrap();
-    s.expect("default> ").unwrap();
+    let between = next_prompt(&mut s, "default> ");
+    assert!(!between.contains("error"), "the abandoned line is not evaluated: {between:?}");
     s.send_line("6 * 7").unwrap();
     s.expect("42").unwrap();
     quit(s);
@@ -167,7 +180,7 @@ fn repl_tab_completes_functions_and_commands() {
     s.expect("default> ").unwrap();
     // A function defined in the session.
     s.send_line("fn answer_to_everything() { 42 }").unwrap();
-    s.expect("default> ").unwrap();
+    next_prompt(&mut s, "default> ");
     s.send("answer_to\t").unwrap();
     s.send_line(")").unwrap();
     s.expect("42").unwrap();
@@ -184,7 +197,7 @@ fn repl_history_is_kept_across_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = pty(dir.path(), &[], "default> ");
     s.send_line("let marker = 4242;").unwrap();
-    s.expect("default> ").unwrap();
+    next_prompt(&mut s, "default> ");
     quit(s);
     let history = std::fs::read_to_string(dir.path().join("history")).expect("history file written");
     assert!(history.contains("let marker = 4242;"), "{history}");
@@ -193,7 +206,7 @@ fn repl_history_is_kept_across_sessions() {
     let mut s = pty(dir.path(), &[], "default> ");
     s.send("\x1b[A").unwrap();
     s.send("\r").unwrap();
-    s.expect("default> ").unwrap();
+    next_prompt(&mut s, "default> ");
     s.send_line("marker * 2").unwrap();
     s.expect("8484").unwrap();
     quit(s);
@@ -275,7 +288,7 @@ fn repl_completes_pod_and_statefulset_names_from_the_cluster() {
     s.expect(expectrl::Regex("vantiq-0\\s+vantiq-1\\s+vantiq-2")).unwrap();
     s.expect("acme> k8s::logs(\"vantiq-").unwrap();
     s.send(ControlCode::EndOfText).unwrap();
-    s.expect("acme> ").unwrap();
+    next_prompt(&mut s, "acme> ");
     quit(s);
 }
 
@@ -284,7 +297,7 @@ fn repl_ctrl_c_interrupts_a_log_follow_and_the_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = pty(dir.path(), &["--rehearse"], "acme> ");
     s.send_line("let before = k8s::replicas(\"vantiq\");").unwrap();
-    s.expect("acme> ").unwrap();
+    next_prompt(&mut s, "acme> ");
     // The vantiq container keeps running: this follow never ends by itself.
     s.send_line("k8s::follow_logs(\"vantiq-0\", \"vantiq\", \"\", 600)").unwrap();
     s.expect("Vantiq server is ready to accept requests").unwrap();
@@ -366,7 +379,7 @@ fn repl_ns_switches_namespace_with_completion_and_keeps_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = pty(dir.path(), &["--rehearse"], "acme> ");
     s.send_line("let kept = \"from acme\";").unwrap();
-    s.expect("acme> ").unwrap();
+    next_prompt(&mut s, "acme> ");
     s.send(":ns sha\t").unwrap();
     s.send_line("").unwrap();
     s.expect("namespace: shared").unwrap();
