@@ -2,7 +2,7 @@
 //! the script's own functions, imported stdlib modules) — Rhai itself only finds an
 //! unknown function when the call is reached, which may be hours into a maintenance.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rhai::{AST, ASTNode, Engine, Expr, Position, Stmt};
 
@@ -13,84 +13,105 @@ pub struct LintError {
     pub position: Position,
 }
 
-/// Every callable name the engine knows, as `name` and `module::name`.
-pub fn known_functions(engine: &Engine) -> BTreeSet<String> {
-    // Names only: formatting every signature (`gen_fn_signatures`) costs milliseconds
-    // on each run, and the check only needs the names.
-    let names = engine.collect_fn_metadata(
-        None,
-        |f| {
-            let name = f.metadata.name.as_str();
-            let name = name.trim_start_matches("get$").trim_start_matches("set$");
-            Some(if f.namespace.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{}::{name}", f.namespace)
-            })
-        },
-        true,
-    );
-    let mut out = BTreeSet::new();
-    for head in names {
-        if let Some((_, n)) = head.rsplit_once("::") {
-            out.insert(format!("*{n}"));
-        }
-        out.insert(head);
-    }
-    out
+/// A function call found in a script.
+struct Call {
+    /// `k8s` for `k8s::get(…)`, empty for a plain call.
+    ns: String,
+    name: String,
+    position: Position,
+}
+
+/// Which of `wanted` (namespace → names) the engine has: one pass over its functions
+/// that allocates only for the matches (there are thousands of functions and a script
+/// calls a few dozen of them).
+fn registered(engine: &Engine, wanted: &HashMap<&str, HashSet<&str>>) -> HashSet<(String, String)> {
+    engine
+        .collect_fn_metadata(
+            None,
+            |f| {
+                let name = f.metadata.name.as_str();
+                let name = name.trim_start_matches("get$").trim_start_matches("set$");
+                let ns = f.namespace.as_str();
+                wanted
+                    .get(ns)
+                    .is_some_and(|names| names.contains(name))
+                    .then(|| (ns.to_owned(), name.to_owned()))
+            },
+            true,
+        )
+        .into_iter()
+        .collect()
+}
+
+/// Whether the engine has any function in namespace `ns` (for the error message only).
+fn is_registered_namespace(engine: &Engine, ns: &str) -> bool {
+    !engine
+        .collect_fn_metadata(None, |f| (f.namespace.as_str() == ns).then_some(()), true)
+        .is_empty()
 }
 
 /// Checks the calls of a script whose imports resolve through `module_fns`
 /// (alias → function names).
 pub fn check_calls(engine: &Engine, ast: &AST, module_fns: &dyn Fn(&str) -> Option<BTreeSet<String>>) -> Vec<LintError> {
-    let known = known_functions(engine);
-    let own: BTreeSet<String> = ast.iter_functions().map(|f| f.name.to_owned()).collect();
-    let mut aliases: Vec<(String, BTreeSet<String>)> = Vec::new();
+    let own: HashSet<&str> = ast.iter_functions().map(|f| f.name).collect();
+    let mut aliases: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut calls: Vec<Call> = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        match path.last() {
+            Some(ASTNode::Stmt(Stmt::Import(x, _))) => {
+                let (expr, alias) = &**x;
+                if let Expr::StringConstant(name, _) = expr
+                    && let Some(fns) = module_fns(name)
+                {
+                    aliases.insert(alias.name.to_string(), fns);
+                }
+            }
+            Some(ASTNode::Expr(Expr::FnCall(call, pos))) | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
+                let ns = if call.namespace.is_empty() {
+                    String::new()
+                } else {
+                    call.namespace.to_string().trim_end_matches("::").to_owned()
+                };
+                calls.push(Call {
+                    ns,
+                    name: call.name.to_string(),
+                    position: *pos,
+                });
+            }
+            _ => {}
+        }
+        true
+    });
+    let mut wanted: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for c in &calls {
+        wanted.entry(c.ns.as_str()).or_default().insert(c.name.as_str());
+    }
+    let known = registered(engine, &wanted);
+    let has = |ns: &str, name: &str| known.contains(&(ns.to_owned(), name.to_owned()));
     let mut errors = Vec::new();
-    // Collect imports first (they are statements at the top level).
-    ast.walk(&mut |path: &[ASTNode]| {
-        if let Some(ASTNode::Stmt(Stmt::Import(x, _))) = path.last() {
-            let (expr, alias) = &**x;
-            if let Expr::StringConstant(name, _) = expr
-                && let Some(fns) = module_fns(name)
-            {
-                aliases.push((alias.name.to_string(), fns));
+    for c in &calls {
+        let (ns, name) = (c.ns.as_str(), c.name.as_str());
+        let message = if ns.is_empty() {
+            if own.contains(name) || has("", name) || name.starts_with("anon$") || is_builtin(name) {
+                continue;
             }
-        }
-        true
-    });
-    ast.walk(&mut |path: &[ASTNode]| {
-        let call = match path.last() {
-            Some(ASTNode::Expr(Expr::FnCall(call, pos))) => Some((call, pos)),
-            Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => Some((call, pos)),
-            _ => None,
-        };
-        if let Some((call, pos)) = call {
-            let name = call.name.as_str();
-            let ns = call.namespace.to_string();
-            if ns.is_empty() {
-                if !(own.contains(name) || known.contains(name) || name.starts_with("anon$") || is_builtin(name)) {
-                    errors.push(LintError {
-                        message: format!("unknown function `{name}`"),
-                        position: *pos,
-                    });
-                }
+            format!("unknown function `{name}`")
+        } else {
+            let imported = aliases.get(ns);
+            if has(ns, name) || imported.is_some_and(|fns| fns.contains(name)) {
+                continue;
+            }
+            if imported.is_some() || is_registered_namespace(engine, ns) {
+                format!("unknown function `{ns}::{name}`")
             } else {
-                let ns = ns.trim_end_matches("::").to_owned();
-                let ok = known.contains(&format!("{ns}::{name}")) || aliases.iter().any(|(a, fns)| *a == ns && fns.contains(name));
-                let known_ns = aliases.iter().any(|(a, _)| *a == ns) || known.iter().any(|k| k.starts_with(&format!("{ns}::")));
-                if !ok {
-                    let message = if known_ns {
-                        format!("unknown function `{ns}::{name}`")
-                    } else {
-                        format!("unknown module `{ns}` (in `{ns}::{name}`)")
-                    };
-                    errors.push(LintError { message, position: *pos });
-                }
+                format!("unknown module `{ns}` (in `{ns}::{name}`)")
             }
-        }
-        true
-    });
+        };
+        errors.push(LintError {
+            message,
+            position: c.position,
+        });
+    }
     errors
 }
 
@@ -167,4 +188,54 @@ pub fn params(ast: &AST) -> Vec<ParamUse> {
     let mut v: Vec<ParamUse> = found.into_iter().map(|(name, required)| ParamUse { name, required }).collect();
     v.sort_by(|a, b| b.required.cmp(&a.required).then(a.name.cmp(&b.name)));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let mut e = Engine::new();
+        let mut m = rhai::Module::new();
+        m.set_native_fn("replicas", |_: &str| Ok(3_i64));
+        e.register_static_module("k8s", m.into());
+        e
+    }
+
+    fn messages(src: &str) -> Vec<String> {
+        let e = engine();
+        let ast = e.compile(src).unwrap();
+        let module_fns = |name: &str| (name == "vantiq").then(|| BTreeSet::from(["deploy_yaml".to_owned()]));
+        check_calls(&e, &ast, &module_fns).into_iter().map(|l| l.message).collect()
+    }
+
+    #[test]
+    fn known_calls_pass() {
+        let src = "import \"vantiq\" as v;\nfn own(x) { x }\nlet n = k8s::replicas(\"vantiq\");\nv::deploy_yaml();\nprint(to_string(own(n)));\nlet f = |x| x + 1;\nf.call(1);";
+        assert_eq!(messages(src), Vec::<String>::new());
+    }
+
+    #[test]
+    fn unknown_calls_are_reported_with_their_kind_and_position() {
+        let e = engine();
+        let src = "import \"vantiq\" as v;\nk8s::scael(\"vantiq\", 1);\nv::nope();\nnot_a_function(1);";
+        let ast = e.compile(src).unwrap();
+        let module_fns = |name: &str| (name == "vantiq").then(|| BTreeSet::from(["deploy_yaml".to_owned()]));
+        let errors = check_calls(&e, &ast, &module_fns);
+        let found: Vec<(String, usize)> = errors.iter().map(|l| (l.message.clone(), l.position.line().unwrap())).collect();
+        assert_eq!(
+            found,
+            [
+                ("unknown function `k8s::scael`".to_owned(), 2),
+                ("unknown function `v::nope`".to_owned(), 3),
+                ("unknown function `not_a_function`".to_owned(), 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_module_function_is_not_a_global_one() {
+        // `replicas` exists only as `k8s::replicas`.
+        assert_eq!(messages("replicas(\"vantiq\");"), ["unknown function `replicas`"]);
+    }
 }
