@@ -4,18 +4,15 @@
 # simulated clusters, and writes docs/benchmarks.md. Options after the script name are
 # passed to the driver: --reps N (5), --speed F (60), --slow-speed F (15),
 # --lines N (200000), --out FILE, --keep (keep the work dir with audit logs).
-# Needs: cargo, bash, kubectl (1.32), curl, git, python3, GNU time (/usr/bin/time).
+# Needs: cargo, bash, kubectl (1.32), curl, git. The driver measures processes itself
+# (benches/procedures/measure.rs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-for tool in kubectl curl git python3; do
+for tool in kubectl curl git; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
-if [ ! -x /usr/bin/time ]; then
-    echo "bench: installing GNU time (/usr/bin/time)" >&2
-    if [ "$(id -u)" = 0 ]; then apt-get install -y time >/dev/null; else sudo apt-get install -y time >/dev/null; fi
-fi
 
 cargo build --release
 out="$root/docs/benchmarks.md"

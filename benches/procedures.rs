@@ -10,14 +10,17 @@
 //! Method (also written into the report):
 //! * overhead = CPU time (user+sys) of the tool's whole process tree, minus the CPU of the
 //!   external work both tools run identically: the `./gradlew` shim (the simulated Gradle
-//!   build) and `git pull`. All are measured by `bench/measure.py` (wait4 rusage: every
-//!   waited-for descendant — kubectl, sleep, grep, curl, sed — is included); `git pull`
+//!   build) and `git pull`. All are measured by this binary's `measure` mode (`measure.rs`:
+//!   rusage of every waited-for descendant — kubectl, sleep, grep, curl, sed); `git pull`
 //!   through a `git` wrapper first on the tools' PATH, which passes other git commands on.
 //! * requests = lines of the simulator's API audit log not sent by the gradlew shim.
 //! * reaction = audit timestamp of a marker request the tool sends right after its wait,
 //!   minus the time the simulator committed the condition (an in-process store observer)
 //!   or wrote the log line.
-//! * RSS = peak `VmHWM` of the vscript process, sampled every 5 ms by `bench/measure.py`.
+//! * RSS = peak `VmHWM` of the vscript process, sampled every 5 ms by the measurer.
+
+#[path = "procedures/measure.rs"]
+mod measure;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -98,17 +101,20 @@ struct Proc {
     end: SystemTime,
 }
 
-fn measure_py() -> String {
-    Path::new(PROJECT).join("bench/measure.py").display().to_string()
+/// The measurer: this binary in its `measure` mode (`measure.rs`).
+fn measurer() -> Vec<String> {
+    let me = std::env::current_exe().expect("the bench binary's path");
+    vec![me.display().to_string(), measure::MODE.to_owned()]
 }
 
-/// Runs `cmd` to the end under `bench/measure.py` (wait4 rusage of the whole tree,
-/// sampled VmHWM of the top process), output to `log`; the measurement goes to `log`.json.
+/// Runs `cmd` to the end under the measurer (rusage of the whole tree, sampled VmHWM of
+/// the top process), output to `log`; the measurement goes to `log`.json.
 fn run_measured(cmd: &Command, log: &Path) -> Result<Proc> {
     let out = log.with_extension("json");
     let start = SystemTime::now();
-    let mut w = Command::new("python3");
-    w.arg(measure_py()).arg(&out).arg("--").arg(cmd.get_program()).args(cmd.get_args());
+    let m = measurer();
+    let mut w = Command::new(&m[0]);
+    w.args(&m[1..]).arg(&out).arg("--").arg(cmd.get_program()).args(cmd.get_args());
     if let Some(d) = cmd.get_current_dir() {
         w.current_dir(d);
     }
@@ -120,7 +126,7 @@ fn run_measured(cmd: &Command, log: &Path) -> Result<Proc> {
     }
     let f = std::fs::File::create(log)?;
     w.stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f);
-    w.spawn().context("spawn python3 bench/measure.py")?.wait()?;
+    w.spawn().context("spawn the measurer")?.wait()?;
     let text = std::fs::read_to_string(&out).with_context(|| format!("no measurement in {}", out.display()))?;
     let v: Value = serde_json::from_str(text.trim())?;
     let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
@@ -211,9 +217,8 @@ impl Bench {
         self.n += 1;
         let dir = self.work.path().join(format!("run{:03}", self.n));
         std::fs::create_dir_all(&dir)?;
-        let gradle = vec![
-            "python3".to_owned(),
-            measure_py(),
+        let mut gradle = measurer();
+        gradle.extend([
             "--self".to_owned(),
             "--append".to_owned(),
             dir.join("gradle.jsonl").display().to_string(),
@@ -221,7 +226,7 @@ impl Bench {
             VSCRIPT.to_owned(),
             "sim".to_owned(),
             "gradle".to_owned(),
-        ];
+        ]);
         git_wrapper(&dir)?;
         let mut o = SimOptions::new(dir.join("sim"), gradle);
         o.speed = speed;
@@ -274,7 +279,7 @@ impl Bench {
     }
 }
 
-/// `DIR/bin/git`: runs `git pull` under `bench/measure.py` (its CPU goes to `DIR/git.jsonl`,
+/// `DIR/bin/git`: runs `git pull` under the measurer (its CPU goes to `DIR/git.jsonl`,
 /// the wrapper's own included, so that all of it is subtracted), any other git command
 /// directly. Both tools find it first on their PATH.
 fn git_wrapper(dir: &Path) -> Result<()> {
@@ -287,9 +292,9 @@ fn git_wrapper(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&bin)?;
     let script = format!(
         "#!/bin/sh\n\
-         if [ \"$1\" = pull ]; then exec python3 {} --self --append {} -- {real} \"$@\"; fi\n\
+         if [ \"$1\" = pull ]; then exec {} --self --append {} -- {real} \"$@\"; fi\n\
          exec {real} \"$@\"\n",
-        measure_py(),
+        measurer().join(" "),
         dir.join("git.jsonl").display()
     );
     let path = bin.join("git");
@@ -588,21 +593,26 @@ fn startup(cmd: &[&str], n: usize) -> Result<Vec<f64>> {
     Ok(out)
 }
 
-/// Peak RSS (MB) of one command, by `/usr/bin/time -f %M`.
+/// Peak RSS (MB) of one command: the measurer's `ru_maxrss` of its tree.
 fn peak_rss(cmd: &[&str], env: &[(&str, &str)]) -> Result<f64> {
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
+    let out = tempfile::NamedTempFile::new()?;
+    let m = measurer();
+    let status = Command::new(&m[0])
+        .args(&m[1..])
+        .arg(out.path())
+        .arg("--")
         .args(cmd)
         .envs(env.iter().copied())
         .current_dir(PROJECT)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .output()?;
-    let kb: f64 = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .context("no %M from /usr/bin/time")?;
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("{} failed", cmd.join(" "));
+    }
+    let v: Value = serde_json::from_str(std::fs::read_to_string(out.path())?.trim())?;
+    let kb = v["maxrss_kb"].as_f64().context("no maxrss_kb from the measurer")?;
     Ok(kb / 1024.0)
 }
 
@@ -655,6 +665,10 @@ fn pass(ok: bool) -> &'static str {
 }
 
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(measure::MODE) {
+        measure::main(&args[2..]);
+    }
     let opts = parse_opts()?;
     if !opts.bench {
         eprintln!("procedures: a benchmark; run it with bench/run.sh or `cargo bench --bench procedures`");
@@ -985,8 +999,8 @@ fn main() -> Result<()> {
          delays and the `./gradlew` shim (identical for both tools).\n\
          - **Overhead** (time not spent waiting for the cluster): CPU time (user+sys) of the tool's \
          whole process tree — vscript and its children, or bash with every kubectl, sleep, grep, sed, \
-         cp, cat and curl it ran — from `wait4`'s rusage (`bench/measure.py`, microsecond \
-         resolution), minus the CPU of the external work both tools run identically, measured the \
+         cp, cat and curl it ran — from the rusage of its reaped process tree (the bench's \
+         measurer, `benches/procedures/measure.rs`, microsecond resolution), minus the CPU of the external work both tools run identically, measured the \
          same way and shown in the last column: the `./gradlew` shim (the bench wraps it in the \
          measurer) and `git pull` (a `git` wrapper first on both tools' PATH runs `pull` under the \
          measurer and any other git command directly). Any other git command a tool runs stays in \
@@ -1000,8 +1014,9 @@ fn main() -> Result<()> {
          condition was committed to the simulator's store (an in-process store observer: StatefulSet \
          ready with all replicas, Job condition Complete) or the bench wrote the log line. For the \
          kubectl scripts this includes starting the next kubectl process, as it does in a real script.\n\
-         - **Peak RSS**: `VmHWM` of the vscript process sampled every 5 ms by `bench/measure.py` (the \
-         gradlew shim is a separate process and not counted); kubectl's per call by `/usr/bin/time -f %M`.\n\
+         - **Peak RSS**: `VmHWM` of the vscript process sampled every 5 ms by the measurer (the \
+         gradlew shim is a separate process and not counted); kubectl's per call by the measurer's \
+         `ru_maxrss`.\n\
          - **Startup**: wall time of spawning the command until it exits, from the bench process.\n\
          - Reproduce: `bench/run.sh` (driver options: `--reps N --speed F --slow-speed F --lines N`)."
     )?;
