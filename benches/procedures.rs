@@ -1004,7 +1004,8 @@ fn main() -> Result<()> {
          same way and shown in the last column: the `./gradlew` shim (the bench wraps it in the \
          measurer) and `git pull` (a `git` wrapper first on both tools' PATH runs `pull` under the \
          measurer and any other git command directly). Any other git command a tool runs stays in \
-         its overhead.\n\
+         its overhead, and so does what the measurer costs after its own reading (its process \
+         exit, about 0.5 ms per wrapped call, the same for both tools).\n\
          - **API requests**: lines of the simulator's API audit log (`SimOptions::audit_log`) during the \
          run, without those of the gradlew shim (its `ureq` user agent). kubectl's discovery requests \
          count: every run gets an empty discovery cache (`KUBECACHEDIR`), as on an operator's first \
