@@ -97,6 +97,8 @@ struct Proc {
     cpu: Duration,
     /// Peak resident set of the top process, kB (sampled).
     hwm_kb: u64,
+    /// Largest peak resident set of the tree, kB (`ru_maxrss`, exact).
+    maxrss_kb: u64,
     start: SystemTime,
     end: SystemTime,
 }
@@ -135,6 +137,7 @@ fn run_measured(cmd: &Command, log: &Path) -> Result<Proc> {
         wall: Duration::from_secs_f64(f("wall")),
         cpu: Duration::from_secs_f64(f("cpu")),
         hwm_kb: f("hwm_kb") as u64,
+        maxrss_kb: f("maxrss_kb") as u64,
         start,
         end: SystemTime::UNIX_EPOCH + Duration::from_secs_f64(f("end")),
     })
@@ -595,25 +598,14 @@ fn startup(cmd: &[&str], n: usize) -> Result<Vec<f64>> {
 
 /// Peak RSS (MB) of one command: the measurer's `ru_maxrss` of its tree.
 fn peak_rss(cmd: &[&str], env: &[(&str, &str)]) -> Result<f64> {
-    let out = tempfile::NamedTempFile::new()?;
-    let m = measurer();
-    let status = Command::new(&m[0])
-        .args(&m[1..])
-        .arg(out.path())
-        .arg("--")
-        .args(cmd)
-        .envs(env.iter().copied())
-        .current_dir(PROJECT)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    if !status.success() {
+    let dir = tempfile::tempdir()?;
+    let mut c = Command::new(cmd[0]);
+    c.args(&cmd[1..]).envs(env.iter().copied()).current_dir(PROJECT);
+    let p = run_measured(&c, &dir.path().join("rss.log"))?;
+    if p.code != 0 {
         bail!("{} failed", cmd.join(" "));
     }
-    let v: Value = serde_json::from_str(std::fs::read_to_string(out.path())?.trim())?;
-    let kb = v["maxrss_kb"].as_f64().context("no maxrss_kb from the measurer")?;
-    Ok(kb / 1024.0)
+    Ok(p.maxrss_kb as f64 / 1024.0)
 }
 
 // ---- statistics and report ---------------------------------------------------------------

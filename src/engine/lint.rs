@@ -202,11 +202,16 @@ mod tests {
         e
     }
 
-    fn messages(src: &str) -> Vec<String> {
+    /// The check of `src`, with a stdlib module `vantiq` that has `deploy_yaml`.
+    fn check(src: &str) -> Vec<LintError> {
         let e = engine();
         let ast = e.compile(src).unwrap();
         let module_fns = |name: &str| (name == "vantiq").then(|| BTreeSet::from(["deploy_yaml".to_owned()]));
-        check_calls(&e, &ast, &module_fns).into_iter().map(|l| l.message).collect()
+        check_calls(&e, &ast, &module_fns)
+    }
+
+    fn messages(src: &str) -> Vec<String> {
+        check(src).into_iter().map(|l| l.message).collect()
     }
 
     #[test]
@@ -217,11 +222,7 @@ mod tests {
 
     #[test]
     fn unknown_calls_are_reported_with_their_kind_and_position() {
-        let e = engine();
-        let src = "import \"vantiq\" as v;\nk8s::scael(\"vantiq\", 1);\nv::nope();\nnot_a_function(1);";
-        let ast = e.compile(src).unwrap();
-        let module_fns = |name: &str| (name == "vantiq").then(|| BTreeSet::from(["deploy_yaml".to_owned()]));
-        let errors = check_calls(&e, &ast, &module_fns);
+        let errors = check("import \"vantiq\" as v;\nk8s::scael(\"vantiq\", 1);\nv::nope();\nnot_a_function(1);");
         let found: Vec<(String, usize)> = errors.iter().map(|l| (l.message.clone(), l.position.line().unwrap())).collect();
         assert_eq!(
             found,
