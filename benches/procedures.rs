@@ -13,6 +13,8 @@
 //!   build) and `git pull`. All are measured by this binary's `measure` mode (`measure.rs`:
 //!   rusage of every waited-for descendant — kubectl, sleep, grep, curl, sed); `git pull`
 //!   through a `git` wrapper first on the tools' PATH, which passes other git commands on.
+//!   Minus, once per wrapped call, what a wrapped call's measurer costs after its own
+//!   reading (its process's end), measured at the start of the run ([`measurer_residue`]).
 //! * requests = lines of the simulator's API audit log not sent by the gradlew shim.
 //! * reaction = audit timestamp of a marker request the tool sends right after its wait,
 //!   minus the time the simulator committed the condition (an in-process store observer)
@@ -150,6 +152,30 @@ struct Bench {
     opts: Opts,
     work: tempfile::TempDir,
     n: usize,
+    /// CPU seconds a wrapped call's measurer costs after its own reading (median of
+    /// [`measurer_residue`]); subtracted once per wrapped call from both tools' overhead.
+    residue: f64,
+}
+
+/// What a wrapped call's measurer costs after its own reading — the end of its process,
+/// which its reading cannot include — in CPU seconds, `n` times: the measurement of
+/// `sh -c 'exec MEASURER --self INNER -- true'` (the shape of the gradlew shim and the
+/// `git` wrapper) minus the inner measurer's own reading. Every wrapped call of either
+/// tool leaves this in the tool's process tree.
+fn measurer_residue(dir: &Path, n: usize) -> Result<Vec<f64>> {
+    let inner = dir.join("residue.json");
+    let script = format!("exec {} --self {} -- true", measurer().join(" "), inner.display());
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = Command::new("sh");
+        c.args(["-c", &script]);
+        let outer = run_measured(&c, &dir.join("residue-outer.log"))?;
+        let text = std::fs::read_to_string(&inner).with_context(|| format!("no measurement in {}", inner.display()))?;
+        let v: Value = serde_json::from_str(text.trim())?;
+        let cpu = v["cpu"].as_f64().context("the inner measurement has no cpu")?;
+        out.push((outer.cpu.as_secs_f64() - cpu).max(0.0));
+    }
+    Ok(out)
 }
 
 /// A simulator for one measurement, with its audit log and gradle timing file.
@@ -175,22 +201,23 @@ impl Run {
             .count();
         ((a.len() - shim) as u64, a.len() as u64)
     }
-    /// CPU seconds and wall seconds of the gradlew shim invocations.
-    fn gradle(&self) -> (f64, f64) {
+    /// CPU seconds, wall seconds and number of the gradlew shim invocations.
+    fn gradle(&self) -> (f64, f64, usize) {
         self.measured("gradle.jsonl")
     }
-    /// CPU seconds and wall seconds of the `git pull`s (the `git` wrapper's log).
-    fn git_pull(&self) -> (f64, f64) {
+    /// CPU seconds, wall seconds and number of the `git pull`s (the `git` wrapper's log).
+    fn git_pull(&self) -> (f64, f64, usize) {
         self.measured("git.jsonl")
     }
-    fn measured(&self, log: &str) -> (f64, f64) {
+    fn measured(&self, log: &str) -> (f64, f64, usize) {
         let text = std::fs::read_to_string(self.dir.join(log)).unwrap_or_default();
-        let (mut cpu, mut wall) = (0.0, 0.0);
+        let (mut cpu, mut wall, mut n) = (0.0, 0.0, 0);
         for l in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
             wall += l["wall"].as_f64().unwrap_or(0.0);
             cpu += l["cpu"].as_f64().unwrap_or(0.0);
+            n += 1;
         }
-        (cpu, wall)
+        (cpu, wall, n)
     }
     fn env(&self, cmd: &mut Command) {
         let i = &self.sim.info;
@@ -323,6 +350,8 @@ struct Sample {
     overhead: f64,
     /// CPU of the external work subtracted from the overhead (gradlew shim, git pull).
     external: f64,
+    /// How many external calls the measurer wrapped (each leaves its residue, subtracted).
+    wrapped: f64,
     requests: f64,
     rss_mb: f64,
 }
@@ -361,14 +390,16 @@ fn procedure(b: &mut Bench, name: &str, tool: &str, speed: f64) -> Result<Sample
     };
     let p = run_measured(&cmd, &run.dir.join(&log))?;
     b.check(&p, &run, &log)?;
-    let (gradle_cpu, _) = run.gradle();
-    let (git_cpu, _) = run.git_pull();
+    let (gradle_cpu, _, gradle_calls) = run.gradle();
+    let (git_cpu, _, git_calls) = run.git_pull();
     let (requests, _) = run.tool_requests();
     b.stop(run)?;
+    let wrapped = (gradle_calls + git_calls) as f64;
     Ok(Sample {
         wall: p.wall.as_secs_f64(),
-        overhead: (p.cpu.as_secs_f64() - gradle_cpu - git_cpu).max(0.0),
+        overhead: (p.cpu.as_secs_f64() - gradle_cpu - git_cpu - wrapped * b.residue).max(0.0),
         external: gradle_cpu + git_cpu,
+        wrapped,
         requests: requests as f64,
         rss_mb: p.hwm_kb as f64 / 1024.0,
     })
@@ -668,7 +699,7 @@ fn main() -> Result<()> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let work = tempfile::Builder::new().prefix("vscript-bench-").tempdir()?;
-    let mut b = Bench { rt, work, n: 0, opts };
+    let mut b = Bench { rt, work, n: 0, opts, residue: 0.0 };
     let reps = b.opts.reps;
     let started = Instant::now();
     let progress = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
@@ -681,6 +712,11 @@ fn main() -> Result<()> {
     let start_k = startup(&["kubectl", "version", "--client"], 20)?;
     let rss_version = peak_rss(&[VSCRIPT, "--version"], &[])?;
     let rss_check = peak_rss(&check_cmd, &[])?;
+
+    // What each wrapped call's measurer leaves in the tool's tree, to subtract.
+    progress("measurer residue");
+    let residue = measurer_residue(b.work.path(), 31)?;
+    b.residue = median(&residue);
 
     // Procedures, interleaved so that drift hits both tools alike.
     let mut samples: BTreeMap<(&str, &str), Vec<Sample>> = BTreeMap::new();
@@ -696,14 +732,17 @@ fn main() -> Result<()> {
     }
 
     if b.opts.only_procedures {
+        let residue_ms: Vec<f64> = residue.iter().map(|r| r * 1000.0).collect();
+        eprintln!("measurer residue per wrapped call (ms, subtracted): {}", stat(&residue_ms, 2));
         for ((name, tool), v) in &samples {
             let c = |f: fn(&Sample) -> f64| stat(&v.iter().map(f).collect::<Vec<_>>(), 3);
             eprintln!(
-                "{name:14} {tool:13} wall {}  overhead {}  requests {}  rss {}",
+                "{name:14} {tool:13} wall {}  overhead {}  requests {}  rss {}  wrapped calls {}",
                 c(|s| s.wall),
                 c(|s| s.overhead),
                 c(|s| s.requests),
-                c(|s| s.rss_mb)
+                c(|s| s.rss_mb),
+                c(|s| s.wrapped)
             );
         }
         if b.opts.keep {
@@ -985,6 +1024,21 @@ fn main() -> Result<()> {
     )?;
 
     writeln!(w, "## Method\n")?;
+    let residue_ms: Vec<f64> = residue.iter().map(|r| r * 1000.0).collect();
+    // The wrapped calls per run, by procedure (the same for both tools when the scripts
+    // do the same work; both counts are shown when they differ).
+    let wrapped = PROCEDURES
+        .iter()
+        .map(|n| {
+            let counts: std::collections::BTreeSet<u64> = TOOLS
+                .iter()
+                .flat_map(|t| col(n, t, |s| s.wrapped))
+                .map(|w| w as u64)
+                .collect();
+            format!("{n} {}", counts.iter().map(u64::to_string).collect::<Vec<_>>().join(" or "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     writeln!(
         w,
         "- **Wall time**: from spawning the tool to its exit, including the simulated cluster's own \
@@ -996,8 +1050,11 @@ fn main() -> Result<()> {
          same way and shown in the last column: the `./gradlew` shim (the bench wraps it in the \
          measurer) and `git pull` (a `git` wrapper first on both tools' PATH runs `pull` under the \
          measurer and any other git command directly). Any other git command a tool runs stays in \
-         its overhead, and so does what the measurer costs after its own reading (its process \
-         exit, about 0.5 ms per wrapped call, the same for both tools).\n\
+         its overhead. What a wrapped call's measurer costs after its own reading (the end of its \
+         process, which no reading of its own can include) is measured at the start of the run — \
+         `sh -c 'exec measurer --self … -- true'` under a second measurer, outer minus inner, 31 \
+         times: {residue} ms per call — and subtracted once per wrapped call from both tools' \
+         overhead (wrapped calls per run: {wrapped}).\n\
          - **API requests**: lines of the simulator's API audit log (`SimOptions::audit_log`) during the \
          run, without those of the gradlew shim (its `ureq` user agent). kubectl's discovery requests \
          count: every run gets an empty discovery cache (`KUBECACHEDIR`), as on an operator's first \
@@ -1011,7 +1068,8 @@ fn main() -> Result<()> {
          gradlew shim is a separate process and not counted); kubectl's per call by the measurer's \
          `ru_maxrss`.\n\
          - **Startup**: wall time of spawning the command until it exits, from the bench process.\n\
-         - Reproduce: `bench/run.sh` (driver options: `--reps N --speed F --slow-speed F --lines N`)."
+         - Reproduce: `bench/run.sh` (driver options: `--reps N --speed F --slow-speed F --lines N`).",
+        residue = stat(&residue_ms, 2),
     )?;
 
     // The hand-written findings (profile, causes, changes) follow the generated figures.
