@@ -699,7 +699,13 @@ fn main() -> Result<()> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let work = tempfile::Builder::new().prefix("vscript-bench-").tempdir()?;
-    let mut b = Bench { rt, work, n: 0, opts, residue: 0.0 };
+    let mut b = Bench {
+        rt,
+        work,
+        n: 0,
+        opts,
+        residue: 0.0,
+    };
     let reps = b.opts.reps;
     let started = Instant::now();
     let progress = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
@@ -1030,11 +1036,7 @@ fn main() -> Result<()> {
     let wrapped = PROCEDURES
         .iter()
         .map(|n| {
-            let counts: std::collections::BTreeSet<u64> = TOOLS
-                .iter()
-                .flat_map(|t| col(n, t, |s| s.wrapped))
-                .map(|w| w as u64)
-                .collect();
+            let counts: std::collections::BTreeSet<u64> = TOOLS.iter().flat_map(|t| col(n, t, |s| s.wrapped)).map(|w| w as u64).collect();
             format!("{n} {}", counts.iter().map(u64::to_string).collect::<Vec<_>>().join(" or "))
         })
         .collect::<Vec<_>>()
