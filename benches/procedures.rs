@@ -131,8 +131,7 @@ fn run_measured(cmd: &Command, log: &Path) -> Result<Proc> {
     let f = std::fs::File::create(log)?;
     w.stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f);
     w.spawn().context("spawn the measurer")?.wait()?;
-    let text = std::fs::read_to_string(&out).with_context(|| format!("no measurement in {}", out.display()))?;
-    let v: Value = serde_json::from_str(text.trim())?;
+    let v = read_measurement(&out)?;
     let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
     Ok(Proc {
         code: i32::try_from(v["code"].as_i64().unwrap_or(-1)).unwrap_or(-1),
@@ -143,6 +142,12 @@ fn run_measured(cmd: &Command, log: &Path) -> Result<Proc> {
         start,
         end: SystemTime::UNIX_EPOCH + Duration::from_secs_f64(f("end")),
     })
+}
+
+/// The one JSON line a measurer wrote to `path`.
+fn read_measurement(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("no measurement in {}", path.display()))?;
+    Ok(serde_json::from_str(text.trim())?)
 }
 
 // ---- the simulator ---------------------------------------------------------------------
@@ -170,9 +175,9 @@ fn measurer_residue(dir: &Path, n: usize) -> Result<Vec<f64>> {
         let mut c = Command::new("sh");
         c.args(["-c", &script]);
         let outer = run_measured(&c, &dir.join("residue-outer.log"))?;
-        let text = std::fs::read_to_string(&inner).with_context(|| format!("no measurement in {}", inner.display()))?;
-        let v: Value = serde_json::from_str(text.trim())?;
-        let cpu = v["cpu"].as_f64().context("the inner measurement has no cpu")?;
+        let cpu = read_measurement(&inner)?["cpu"]
+            .as_f64()
+            .context("the inner measurement has no cpu")?;
         out.push((outer.cpu.as_secs_f64() - cpu).max(0.0));
     }
     Ok(out)
@@ -723,6 +728,7 @@ fn main() -> Result<()> {
     progress("measurer residue");
     let residue = measurer_residue(b.work.path(), 31)?;
     b.residue = median(&residue);
+    let residue_ms: Vec<f64> = residue.iter().map(|r| r * 1000.0).collect();
 
     // Procedures, interleaved so that drift hits both tools alike.
     let mut samples: BTreeMap<(&str, &str), Vec<Sample>> = BTreeMap::new();
@@ -738,7 +744,6 @@ fn main() -> Result<()> {
     }
 
     if b.opts.only_procedures {
-        let residue_ms: Vec<f64> = residue.iter().map(|r| r * 1000.0).collect();
         eprintln!("measurer residue per wrapped call (ms, subtracted): {}", stat(&residue_ms, 2));
         for ((name, tool), v) in &samples {
             let c = |f: fn(&Sample) -> f64| stat(&v.iter().map(f).collect::<Vec<_>>(), 3);
@@ -1030,7 +1035,6 @@ fn main() -> Result<()> {
     )?;
 
     writeln!(w, "## Method\n")?;
-    let residue_ms: Vec<f64> = residue.iter().map(|r| r * 1000.0).collect();
     // The wrapped calls per run, by procedure (the same for both tools when the scripts
     // do the same work; both counts are shown when they differ).
     let wrapped = PROCEDURES
