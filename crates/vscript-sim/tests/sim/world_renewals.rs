@@ -2,16 +2,14 @@
 //! deployVantiq, deployNginx, rollout restart), checked on the HTTPS endpoint, and the
 //! invariants that catch a bad certificate or license.
 
-mod world_support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::world_support::T;
 use serde_json::Value;
 use vscript_sim::{SeedOptions, license, pki};
-use world_support::T;
 
 /// Connects to the Vantiq endpoint trusting `ca.crt`; returns the served leaf's SHA-256
 /// and the response to `GET path` with `auth`.

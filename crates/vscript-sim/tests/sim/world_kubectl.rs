@@ -2,11 +2,9 @@
 //! scale, rollout restart + status, jobs from CronJobs, PVC expansion and the influxdb
 //! redeploy, server-side dry runs, and a failing backup job.
 
-mod world_support;
-
+use crate::world_support::T;
 use vscript_sim::SeedOptions;
 use vscript_sim::store::res;
-use world_support::T;
 
 #[test]
 fn get_and_scale_statefulsets_by_ordinal() {

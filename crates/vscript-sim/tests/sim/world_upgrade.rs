@@ -2,10 +2,8 @@
 //! `./gradlew`, in the runbook's order (no violation) and in wrong orders (the
 //! invariant that the runbook's order protects fires).
 
-mod world_support;
-
+use crate::world_support::T;
 use vscript_sim::SeedOptions;
-use world_support::T;
 
 /// Steps 2–5: new tag in deploy.yaml, new system release, setupCluster.
 fn prepare(t: &T, tag: &str) {

@@ -1,13 +1,11 @@
 //! The tools dir of a rehearsal: the generated checkout (git pull, the cluster branch,
 //! gradle-like failures) and `--tools` copies seeded from a customer's checkout.
 
-mod world_support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::world_support::T;
 use vscript_sim::SeedOptions;
-use world_support::T;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git").args(args).current_dir(dir).output().unwrap();

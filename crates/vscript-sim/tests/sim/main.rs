@@ -1,0 +1,10 @@
+//! The simulator's integration tests: one test binary (one link, one process start per
+//! `cargo test`), a module per surface.
+
+mod api_http;
+mod api_kubectl;
+mod world_kubectl;
+mod world_renewals;
+mod world_support;
+mod world_tools;
+mod world_upgrade;
