@@ -16,12 +16,11 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cli::{EXIT_ABORTED, EXIT_FAILED, EXIT_OK, Failure, OutputFormat};
-use crate::report::{self, Lang};
+use crate::run::report::{self, Lang};
+use crate::run::{EXIT_ABORTED, EXIT_FAILED, EXIT_OK, Failure};
 
 /// The schema id of `vscript fleet run --output json`.
 pub const FLEET_SCHEMA: &str = "vscript.fleet/v1";
@@ -33,48 +32,30 @@ const INTERRUPT: u8 = 1;
 /// Start no other; the running children got the terminal's Ctrl-C themselves.
 const NO_NEW: u8 = 2;
 
-#[derive(Subcommand, Debug)]
-pub enum FleetCmd {
-    /// Run one procedure on many installations concurrently, then print one summary.
-    Run(FleetRunArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct FleetRunArgs {
+/// `vscript fleet run`: one procedure on many installations.
+#[derive(Debug, Clone, Default)]
+pub struct FleetRequest {
     /// Script path or procedure name (resolved in each installation's tools dir).
     pub script: String,
-    /// A tools dir (repeatable); the cluster is named after its targetCluster branch.
-    #[arg(long = "target", value_name = "TOOLS_DIR")]
+    /// Tools dirs; each cluster is named after its targetCluster branch.
     pub target: Vec<PathBuf>,
     /// A fleet file: `[[target]] name = "acme-prod" tools = "/path" set = { ... }`.
-    #[arg(long = "targets", value_name = "FLEET.toml")]
     pub targets: Option<PathBuf>,
     /// How many installations run at the same time.
-    #[arg(long, default_value_t = 4)]
     pub parallel: usize,
     /// Stop everything at the first failure: running ones are interrupted, the rest skipped.
-    #[arg(long)]
     pub fail_fast: bool,
-    /// A parameter for every installation (repeatable); a fleet file's `set` wins.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    /// Rehearse each installation on its own simulated cluster (tools dirs are only copied).
-    #[arg(long)]
+    /// Parameters for every installation; a fleet file's `set` wins.
+    pub params: BTreeMap<String, String>,
+    /// Rehearse each installation on its own simulated cluster.
     pub rehearse: bool,
-    /// Simulator speed for --rehearse.
-    #[arg(long, hide = true)]
     pub speed: Option<f64>,
-    /// Every run is a dry run.
-    #[arg(long)]
     pub dry_run: bool,
     /// Write each installation's Markdown report to DIR/<cluster>.md.
-    #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
-    /// The language of the Markdown reports.
-    #[arg(long, value_enum, default_value_t = Lang::En)]
     pub lang: Lang,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Print one JSON document instead of the table.
+    pub json: bool,
 }
 
 /// One installation of the fleet.
@@ -219,15 +200,9 @@ impl Outcome {
     }
 }
 
-/// Entry point of `vscript fleet`.
-pub fn main(cmd: FleetCmd) -> Result<u8, Failure> {
-    match cmd {
-        FleetCmd::Run(args) => run(args),
-    }
-}
-
-fn run(args: FleetRunArgs) -> Result<u8, Failure> {
-    let common = crate::cli::parse_sets(&args.set)?;
+/// Runs one procedure on every installation of the fleet; prints one summary.
+pub fn run(args: FleetRequest) -> Result<u8, Failure> {
+    let common = args.params.clone();
     let mut targets = match &args.targets {
         Some(f) => load_fleet_file(f)?,
         None => Vec::new(),
@@ -316,7 +291,7 @@ fn run(args: FleetRunArgs) -> Result<u8, Failure> {
     let outcomes: Vec<Outcome> = results.into_inner().unwrap().into_iter().flatten().collect();
 
     let table = summary_table(&outcomes);
-    if args.output == OutputFormat::Json {
+    if args.json {
         say(&table);
         let all: Vec<Value> = outcomes.iter().map(Outcome::to_json).collect();
         let doc = json!({ "schema": FLEET_SCHEMA, "script": args.script, "clusters": all });
@@ -335,7 +310,7 @@ fn run(args: FleetRunArgs) -> Result<u8, Failure> {
 }
 
 /// One child run, streamed and waited for; interrupted when `stop` is raised.
-fn run_one(exe: &Path, args: &FleetRunArgs, t: &Target, stop: &AtomicU8) -> Outcome {
+fn run_one(exe: &Path, args: &FleetRequest, t: &Target, stop: &AtomicU8) -> Outcome {
     let started = Instant::now();
     let mut cmd = Command::new(exe);
     cmd.arg("run")

@@ -1,4 +1,13 @@
 //! vscript: the Vantiq maintenance runbook as editable, rehearsable Rhai scripts.
+//!
+//! Layers, each using only the ones below it (`tests/it/architecture.rs` checks this):
+//! 1. `target`, `config`, `shipped`, `process`, `files::props`: plain data and formats;
+//! 2. the capabilities' IO (`k8s::client`, `http::client`, `tls`, `files`, `gradle`, `git`);
+//! 3. `engine`: the host, the gate every change goes through, steps and replay;
+//! 4. the capabilities' script surfaces (`*/script.rs`) and `script_api`, which registers them;
+//! 5. `run`: a run's lifecycle — session, journal, lock, resume, reports;
+//! 6. `repl`, `fleet`, `customize`: built on runs;
+//! 7. `cli`: the command line, the top floor.
 
 pub mod cli;
 pub mod config;
@@ -9,10 +18,11 @@ pub mod fleet;
 pub mod git;
 pub mod gradle;
 pub mod http;
-pub mod journal;
 pub mod k8s;
-pub mod lock;
+pub mod process;
 pub mod repl;
-pub mod report;
+pub mod run;
+pub mod script_api;
 pub mod shipped;
+pub mod target;
 pub mod tls;

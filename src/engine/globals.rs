@@ -22,7 +22,7 @@ pub fn abort(ctx: &NativeCallContext, code: u8, message: impl Into<String>) -> B
 }
 
 fn get_param(ctx: &NativeCallContext, name: &str) -> RhaiResultOf<Option<String>> {
-    Ok(host(ctx)?.params.get(name).cloned())
+    Ok(host(ctx)?.opts().params.get(name).cloned())
 }
 
 /// Converts a Java-style date pattern (`yyyyMMdd`, `yyyy-MM-dd HH:mm:ss`) to chrono's.
@@ -75,31 +75,59 @@ pub mod globals {
         let v = get_param(&ctx, name)?
             .ok_or_else(|| fail(&ctx, format!("missing parameter `{name}`: pass the file with --set {name}=PATH")))?;
         let p = std::path::Path::new(&v);
-        let p = if p.is_absolute() { p.to_owned() } else { h.cwd.join(p) };
+        let p = if p.is_absolute() { p.to_owned() } else { h.opts().cwd.join(p) };
         if !p.is_file() {
             return Err(fail(&ctx, format!("parameter `{name}`: file `{}` does not exist", p.display())));
         }
         Ok(p.display().to_string())
     }
 
-    /// Runs one runbook step: prints its title, times it, records it in the journal.
-    /// Titles are the keys `--resume` matches on: keep them unique and stable.
+    /// Runs one runbook step: prints its title, times it, records it in the journal, and
+    /// returns what the body returns. Titles are the keys `--resume` matches on: keep them
+    /// unique and stable.
+    ///
+    /// On `--resume`, a step the interrupted run completed is skipped and returns the
+    /// value it returned then; a step it was in the middle of runs again, replaying what
+    /// that attempt read and not repeating the changes it had made.
     /// ```rhai
-    /// step("1. Stop Vantiq", || { print("stopping") });
+    /// let counts = step("1. Stop Vantiq", || #{ vantiq: k8s::replicas("vantiq") });
     /// ```
     #[rhai_fn(return_raw)]
     pub fn step(ctx: NativeCallContext, title: &str, body: FnPtr) -> RhaiResultOf<Dynamic> {
         let h = host(&ctx)?;
-        if h.skip_step(title) {
+        if let Some(v) = h.state().resumed_value(title) {
             h.say("⏭", "2", &format!("{title} (completed in the resumed run, skipped)"));
-            return Ok(Dynamic::UNIT);
+            return rhai::serde::to_dynamic(v);
         }
+        let replay = h.state().begin_step(title).map_err(|e| fail(&ctx, e))?;
         h.say("▶", "1;34", title);
         h.journal_event("step-start", serde_json::json!({ "title": title }));
+        if !replay.is_empty() {
+            let changes = replay.iter().filter(|r| r.is_effect()).count();
+            h.say(
+                "  ↻",
+                "2",
+                &format!(
+                    "re-entering the interrupted step: {} reading(s) and {changes} change(s) of the first attempt are replayed",
+                    replay.len() - changes
+                ),
+            );
+            crate::engine::replay::journal_copy(&h, title, &replay);
+        }
         let started = Instant::now();
         match body.call_within_context::<Dynamic>(&ctx, ()) {
             Ok(v) => {
                 let took = started.elapsed();
+                let value = match rhai::serde::from_dynamic::<serde_json::Value>(&v) {
+                    Ok(value) => value,
+                    Err(_) => {
+                        h.warn(&format!(
+                            "the value of step \"{title}\" cannot be journaled (a {}); a resumed run gets ()",
+                            v.type_name()
+                        ));
+                        serde_json::Value::Null
+                    }
+                };
                 h.say(
                     "  ",
                     "",
@@ -107,25 +135,19 @@ pub mod globals {
                 );
                 h.journal_event(
                     "step-end",
-                    serde_json::json!({ "title": title, "ok": true, "ms": took.as_millis() as u64 }),
+                    serde_json::json!({ "title": title, "ok": true, "ms": took.as_millis() as u64, "value": h.redact_value(value.clone()) }),
                 );
+                h.state().end_step(Some(value));
                 Ok(v)
             }
             Err(e) => {
-                let msg = h.secrets.redact(&super::super::error_text(&e));
+                let msg = h.secrets().redact(&crate::engine::error_text(&e));
                 h.journal_event("step-end", serde_json::json!({ "title": title, "ok": false, "error": msg }));
+                h.state().end_step(None);
                 h.say("  ✗", "31", &format!("{title} failed: {}", msg.lines().next().unwrap_or("")));
-                // The procedure's failure handler runs here, inside the script's context
-                // (its imports and variables), once.
-                let handler = h.on_failure.lock().unwrap().take();
-                if let Some(fp) = handler {
-                    // Interrupted: the handler still gets to describe the state (a fresh token),
-                    // and a second interrupt ends the process.
-                    h.cancel.lock().unwrap().reset();
-                    if let Err(he) = fp.call_within_context::<Dynamic>(&ctx, ()) {
-                        h.warn(&format!("the failure handler itself failed: {}", super::super::error_text(&he)));
-                    }
-                }
+                // The failure handlers run here, inside the script's context (its imports
+                // and variables): first whatever makes the installation safe, then the report.
+                run_failure_handlers(&ctx, &h);
                 Err(e)
             }
         }
@@ -139,36 +161,12 @@ pub mod globals {
     #[rhai_fn(return_raw)]
     pub fn confirm(ctx: NativeCallContext, message: &str) -> RhaiResultOf<bool> {
         let h = host(&ctx)?;
-        if h.yes {
-            h.say("  ?", "33", &format!("{message} yes (--yes)"));
-            h.journal_event("confirm", serde_json::json!({ "message": message, "answer": "yes (--yes)" }));
-            return Ok(true);
-        }
-        if h.dry_run {
-            h.say("  ?", "33", &format!("{message} (dry run: not asked)"));
-            return Ok(true);
-        }
-        if !h.interactive {
-            return Err(abort(
-                &ctx,
-                4,
-                format!("confirmation needed but there is no terminal to ask: \"{message}\"; re-run with --yes to answer yes"),
-            ));
-        }
-        eprint!("  ? {message} [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-        h.journal_event(
-            "confirm",
-            serde_json::json!({ "message": message, "answer": if yes { "yes" } else { "no" } }),
-        );
-        if yes {
-            Ok(true)
-        } else {
-            Err(abort(&ctx, 3, format!("declined by the operator: \"{message}\"")))
-        }
+        // A re-entered step does not ask again what the operator already answered.
+        let key = serde_json::json!(["confirm", message]);
+        h.observe(key, || ask(&ctx, &h, message)).map_err(|e| match e {
+            crate::engine::gate::GateError::Failed(e) => e,
+            other => fail(&ctx, other),
+        })
     }
 
     /// Prints an informational line (stderr).
@@ -183,7 +181,7 @@ pub mod globals {
     pub fn warn(ctx: NativeCallContext, message: &str) -> RhaiResultOf<()> {
         let h = host(&ctx)?;
         h.warn(message);
-        h.journal_event("warning", serde_json::json!({ "message": h.secrets.redact(message) }));
+        h.journal_event("warning", serde_json::json!({ "message": h.secrets().redact(message) }));
         Ok(())
     }
 
@@ -206,20 +204,34 @@ pub mod globals {
     }
 
     /// The current time, RFC 3339 UTC (`2026-11-25T10:45:48Z`).
-    pub fn now() -> String {
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    #[rhai_fn(return_raw)]
+    pub fn now(ctx: NativeCallContext) -> RhaiResultOf<String> {
+        let h = host(&ctx)?;
+        h.observe(serde_json::json!(["clock.now"]), || {
+            Ok::<_, std::convert::Infallible>(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        })
+        .map_err(|e| fail(&ctx, e))
     }
 
     /// Today's date in a Java-style pattern, local time: `today("yyyyMMdd")` → `20261125`.
-    pub fn today(pattern: &str) -> String {
-        chrono::Local::now().format(&java_date_format(pattern)).to_string()
+    #[rhai_fn(return_raw)]
+    pub fn today(ctx: NativeCallContext, pattern: &str) -> RhaiResultOf<String> {
+        let h = host(&ctx)?;
+        h.observe(serde_json::json!(["clock.today", pattern]), || {
+            Ok::<_, std::convert::Infallible>(chrono::Local::now().format(&java_date_format(pattern)).to_string())
+        })
+        .map_err(|e| fail(&ctx, e))
     }
 
     /// Seconds from now until an RFC 3339 time (negative when past).
     #[rhai_fn(return_raw)]
     pub fn seconds_until(ctx: NativeCallContext, time: &str) -> RhaiResultOf<i64> {
+        let h = host(&ctx)?;
         let t = chrono::DateTime::parse_from_rfc3339(time).map_err(|e| fail(&ctx, format!("`{time}` is not an RFC 3339 time: {e}")))?;
-        Ok((t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds())
+        h.observe(serde_json::json!(["clock.seconds_until", time]), || {
+            Ok::<_, std::convert::Infallible>((t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds())
+        })
+        .map_err(|e| fail(&ctx, e))
     }
 
     /// An environment variable, or `()` when unset.
@@ -234,7 +246,7 @@ pub mod globals {
         let v: serde_json::Value = rhai::serde::from_dynamic(&value)?;
         let v = h.redact_value(v);
         h.journal_event("remember", serde_json::json!({ "key": key, "value": v }));
-        h.remembered.lock().unwrap().insert(key.to_owned(), v);
+        h.state().remember(key, v);
         Ok(())
     }
 
@@ -242,8 +254,7 @@ pub mod globals {
     #[rhai_fn(return_raw)]
     pub fn recall(ctx: NativeCallContext, key: &str) -> RhaiResultOf<Dynamic> {
         let h = host(&ctx)?;
-        let v = h.remembered.lock().unwrap().get(key).cloned();
-        match v {
+        match h.state().recall(key) {
             Some(v) => rhai::serde::to_dynamic(v),
             None => Ok(Dynamic::UNIT),
         }
@@ -256,7 +267,7 @@ pub mod globals {
     #[rhai_fn(return_raw)]
     pub fn setting(ctx: NativeCallContext, key: &str) -> RhaiResultOf<Dynamic> {
         let h = host(&ctx)?;
-        match h.settings.get(key) {
+        match h.setting(key) {
             Some(v) => rhai::serde::to_dynamic(v.clone()),
             None => Ok(Dynamic::UNIT),
         }
@@ -269,7 +280,24 @@ pub mod globals {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn on_failure(ctx: NativeCallContext, handler: FnPtr) -> RhaiResultOf<()> {
-        *host(&ctx)?.on_failure.lock().unwrap() = Some(handler);
+        host(&ctx)?.state().on_failure(Some(handler));
+        Ok(())
+    }
+
+    /// Registers what makes the installation safe if a step fails from the start of step
+    /// `from` until step `until` has completed — before the failure is reported and the
+    /// run stops. A minor upgrade holds vantiq at one pod and the components at 0 during
+    /// the schema migration this way. The window is known across `--resume`s.
+    /// ```rhai
+    /// safe_state("8. Deploy", "9. Follow the migration", || k8s::scale("vantiq", 1));
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn safe_state(ctx: NativeCallContext, from: &str, until: &str, handler: FnPtr) -> RhaiResultOf<()> {
+        host(&ctx)?.state().add_safe_state(crate::engine::host::SafeState {
+            from: from.to_owned(),
+            until: until.to_owned(),
+            handler,
+        });
         Ok(())
     }
 
@@ -296,28 +324,25 @@ pub mod globals {
     /// Failure handlers use it to tell "nothing changed" from "needs a rollback".
     #[rhai_fn(return_raw)]
     pub fn changes_made(ctx: NativeCallContext) -> RhaiResultOf<i64> {
-        let h = host(&ctx)?;
-        let n = h.effects.lock().unwrap().iter().filter(|e| e.result == "done").count() as u64;
-        let prior = h.prior_changes.load(std::sync::atomic::Ordering::SeqCst);
-        Ok(i64::try_from(n + prior).unwrap_or(i64::MAX))
+        Ok(i64::try_from(host(&ctx)?.state().changes_made()).unwrap_or(i64::MAX))
     }
 
     /// This run's id in the journal (for `--resume`), or `""` when there is no journal.
     #[rhai_fn(return_raw)]
     pub fn run_id(ctx: NativeCallContext) -> RhaiResultOf<String> {
-        Ok(host(&ctx)?.run_id.get().cloned().unwrap_or_default())
+        Ok(host(&ctx)?.state().run_id().unwrap_or_default())
     }
 
     /// Whether this is a `--dry-run`.
     #[rhai_fn(return_raw)]
     pub fn is_dry_run(ctx: NativeCallContext) -> RhaiResultOf<bool> {
-        Ok(host(&ctx)?.dry_run)
+        Ok(host(&ctx)?.dry_run())
     }
 
     /// The target of this run: `#{ namespace, cluster, context, tools_dir, kubeconfig }`.
     #[rhai_fn(return_raw)]
     pub fn target(ctx: NativeCallContext) -> RhaiResultOf<Dynamic> {
-        rhai::serde::to_dynamic(&host(&ctx)?.target)
+        rhai::serde::to_dynamic(host(&ctx)?.target())
     }
 
     /// Stops the script with an error message (exit code 1).
@@ -327,41 +352,88 @@ pub mod globals {
     }
 }
 
+/// Asks the operator (or answers for them with `--yes`, or in a dry run).
+fn ask(ctx: &NativeCallContext, h: &Host, message: &str) -> RhaiResultOf<bool> {
+    if h.opts().yes {
+        h.say("  ?", "33", &format!("{message} yes (--yes)"));
+        h.journal_event("confirm", serde_json::json!({ "message": message, "answer": "yes (--yes)" }));
+        return Ok(true);
+    }
+    if h.dry_run() {
+        h.say("  ?", "33", &format!("{message} (dry run: not asked)"));
+        return Ok(true);
+    }
+    if !h.opts().interactive {
+        return Err(abort(
+            ctx,
+            4,
+            format!("confirmation needed but there is no terminal to ask: \"{message}\"; re-run with --yes to answer yes"),
+        ));
+    }
+    eprint!("  ? {message} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    h.journal_event(
+        "confirm",
+        serde_json::json!({ "message": message, "answer": if yes { "yes" } else { "no" } }),
+    );
+    if yes {
+        Ok(true)
+    } else {
+        Err(abort(ctx, 3, format!("declined by the operator: \"{message}\"")))
+    }
+}
+
 fn find_run(ctx: &NativeCallContext, script: &str, filter: Option<rhai::Map>) -> RhaiResultOf<Dynamic> {
     let h = host(ctx)?;
-    let Some(tools) = h.target.tools_dir.clone() else {
+    let Some(history) = h.state().history() else {
         return Ok(Dynamic::UNIT);
     };
     let filter: Option<serde_json::Map<String, serde_json::Value>> = match filter {
         Some(f) => Some(rhai::serde::from_dynamic(&Dynamic::from_map(f))?),
         None => None,
     };
-    let found = crate::journal::list_runs(&tools).into_iter().find(|r| {
-        r.script == script
-            && match &filter {
-                Some(f) => f.iter().all(|(k, v)| r.remembered.get(k) == Some(v)),
-                None => r.changes() > 0,
-            }
-    });
+    // A journal read: a re-entered step sees the run the first attempt saw.
+    let key = serde_json::json!(["last_run", script, filter]);
+    let found = h
+        .observe(key, || Ok::<_, std::convert::Infallible>(history.last_run(script, filter.as_ref())))
+        .map_err(|e| fail(ctx, e))?;
     match found {
-        Some(r) => {
-            let mut m = r.remembered.clone();
-            m.insert("run_id".into(), r.id.clone().into());
-            m.insert("started".into(), r.started.clone().into());
-            m.insert("ok".into(), (r.exit_code == Some(0)).into());
-            rhai::serde::to_dynamic(serde_json::Value::Object(m))
-        }
+        Some(m) => rhai::serde::to_dynamic(serde_json::Value::Object(m)),
         None => Ok(Dynamic::UNIT),
+    }
+}
+
+/// After a step failed: the open safe-state handlers (retried writes that make the
+/// installation safe), then the `on_failure` report, each once, with a fresh cancel token.
+fn run_failure_handlers(ctx: &NativeCallContext, h: &Host) {
+    let safe = h.state().open_safe_states();
+    if !safe.is_empty() {
+        h.state().reset_cancel();
+        h.warn("making the installation safe before stopping (interrupt again to leave it as it is)");
+        for s in safe {
+            if let Err(e) = s.handler.call_within_context::<Dynamic>(ctx, ()) {
+                h.warn(&format!(
+                    "COULD NOT MAKE THE INSTALLATION SAFE ({} .. {}): {}",
+                    s.from,
+                    s.until,
+                    h.secrets().redact(&crate::engine::error_text(&e))
+                ));
+            }
+        }
+    }
+    if let Some(fp) = h.state().take_on_failure() {
+        // Interrupted: the handler still gets to describe the state (a fresh token),
+        // and a second interrupt ends the process.
+        h.state().reset_cancel();
+        if let Err(he) = fp.call_within_context::<Dynamic>(ctx, ()) {
+            h.warn(&format!("the failure handler itself failed: {}", crate::engine::error_text(&he)));
+        }
     }
 }
 
 pub fn register(engine: &mut Engine) {
     engine.register_global_module(rhai::exported_module!(globals).into());
-}
-
-impl Host {
-    /// Whether a step was completed in the run being resumed.
-    pub fn skip_step(&self, title: &str) -> bool {
-        self.completed_steps.lock().unwrap().contains(title)
-    }
 }

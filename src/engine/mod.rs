@@ -1,10 +1,15 @@
-//! The Rhai engine: one place that assembles the modules, the limits and the host.
+//! The Rhai engine: the host a script reaches, the gate its changes and readings go
+//! through, the global functions (steps, parameters, confirmations), the limits, the
+//! lint and the error rendering. The capabilities (k8s, files, …) build on it;
+//! `script_api` registers them.
 
 pub mod error;
+pub mod gate;
 pub mod globals;
 pub mod host;
 pub mod lint;
 pub mod render;
+pub mod replay;
 pub mod resolver;
 
 use std::sync::Arc;
@@ -12,10 +17,11 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine};
 
 pub use error::{OrFail, RhaiResultOf, fail, fail_here};
+pub use gate::{Change, GateError, Mode};
 pub use host::{Host, host};
 
-/// Builds the engine every run, check and REPL uses. `host` reaches native functions
-/// through the engine's tag.
+/// Builds the engine with the global functions; `script_api::engine` adds the
+/// capabilities. `host` reaches native functions through the engine's tag.
 pub fn build(host: Arc<Host>) -> Engine {
     let mut engine = Engine::new();
     engine.set_strict_variables(true);
@@ -28,7 +34,7 @@ pub fn build(host: Arc<Host>) -> Engine {
     engine.set_max_array_size(1_000_000);
     engine.set_max_map_size(100_000);
     engine.set_default_tag(Dynamic::from(host.clone()));
-    register_modules(&mut engine);
+    globals::register(&mut engine);
     engine.set_module_resolver(resolver::StdlibResolver::new(&host));
     let h = host.clone();
     engine.on_progress(move |ops| {
@@ -39,7 +45,11 @@ pub fn build(host: Arc<Host>) -> Engine {
         }
     });
     let h = host.clone();
-    engine.on_print(move |s| println!("{}", h.secrets.redact(s)));
+    engine.on_print(move |s| {
+        use std::io::Write;
+        // A closed stdout (`vscript run … | head`) is not an error of the script.
+        let _ = writeln!(std::io::stdout().lock(), "{}", h.secrets().redact(s));
+    });
     let h = host;
     engine.on_debug(move |s, src, pos| {
         let at = match src {
@@ -49,17 +59,6 @@ pub fn build(host: Arc<Host>) -> Engine {
         h.say("  ?", "35", &format!("{at} {s}"));
     });
     engine
-}
-
-/// Registers every host module (and the global functions). Also used by `vscript doc`.
-pub fn register_modules(engine: &mut Engine) {
-    globals::register(engine);
-    crate::k8s::register(engine);
-    crate::gradle::register(engine);
-    crate::git::register(engine);
-    crate::files::register(engine);
-    crate::tls::register(engine);
-    crate::http::register(engine);
 }
 
 /// The message of a script error, without Rhai's position suffix.

@@ -19,15 +19,15 @@ pub struct StdlibResolver {
 impl StdlibResolver {
     pub fn new(host: &Host) -> Self {
         let mut dirs = Vec::new();
-        if let Some(d) = &host.stdlib_dir {
+        if let Some(d) = &host.opts().stdlib_dir {
             dirs.push(d.clone());
         }
-        if let Some(t) = &host.target.tools_dir {
+        if let Some(t) = &host.target().tools_dir {
             dirs.push(t.join("stdlib"));
         }
         StdlibResolver {
             dirs,
-            cache: host.modules.clone(),
+            cache: host.modules().clone(),
         }
     }
 

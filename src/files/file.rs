@@ -265,6 +265,144 @@ pub fn replace(path: &Path, new_file: &Path, date: &str) -> Result<Replaced, Fil
 }
 
 /// SHA-256 of a file, lowercase hex.
+/// `replace` with its backup's name fixed beforehand (`backup`; `None` when there was no
+/// file to keep). `again`: the same replace may have been (partly) made by an attempt
+/// that crashed: what it finished is not done twice, and the old file is never backed
+/// up as if the new one were it.
+pub fn replace_planned(path: &Path, new_file: &Path, backup: Option<&Path>, again: bool) -> Result<Replaced, FileError> {
+    let data = read_bytes(new_file)?;
+    let cur = read_opt(path)?;
+    let done = |backup: Option<&Path>| Replaced {
+        backup: backup.map(Path::to_owned),
+        installed: path.to_owned(),
+    };
+    if again {
+        let kept = backup.is_some_and(|b| fs::symlink_metadata(b).is_ok());
+        match (&cur, backup) {
+            // Renamed and written: done.
+            (Some(c), Some(_)) if *c == data && kept => return Ok(done(backup)),
+            (Some(c), None) if *c == data => return Ok(done(None)),
+            // Renamed, not written yet.
+            (None, Some(b)) if kept => {
+                let perms = fs::metadata(b).ok().map(|m| m.permissions());
+                write_atomic(path, &data)?;
+                if let Some(p) = perms {
+                    let _ = fs::set_permissions(path, p);
+                }
+                return Ok(done(backup));
+            }
+            _ => {}
+        }
+    }
+    let perms = fs::metadata(path).ok().map(|m| m.permissions());
+    let backup = match (&cur, backup) {
+        (None, _) => None,
+        // The planned name is free: keep the old file there. (Taken by someone else
+        // meanwhile: the next free name; never overwrite a backup.)
+        (Some(_), Some(b)) if fs::symlink_metadata(b).is_err() => Some(b.to_owned()),
+        (Some(_), _) => Some(free_name(path, &backup_suffix(path, backup))),
+    };
+    if let Some(b) = &backup {
+        fs::rename(path, b).map_err(|e| FileError::Write {
+            path: show(path),
+            reason: io_reason(&e),
+        })?;
+    }
+    if let Err(e) = write_atomic(path, &data) {
+        // put the old file back so the operator is not left without one
+        if let Some(b) = &backup {
+            let _ = fs::rename(b, path);
+        }
+        return Err(e);
+    }
+    if let Some(p) = perms {
+        let _ = fs::set_permissions(path, p);
+    }
+    Ok(Replaced {
+        backup,
+        installed: path.to_owned(),
+    })
+}
+
+/// The date suffix of a planned backup name (`path.20260115-2` → `20260115`), or today's.
+fn backup_suffix(path: &Path, backup: Option<&Path>) -> String {
+    let base = format!("{}.", path.display());
+    backup
+        .and_then(|b| b.to_str()?.strip_prefix(&base).map(|s| s.split('-').next().unwrap_or(s).to_owned()))
+        .unwrap_or_else(|| chrono::Local::now().format("%Y%m%d").to_string())
+}
+
+/// `restore` with the name the current file is kept under fixed beforehand. `again`:
+/// the same restore may have been (partly) made by an attempt that crashed.
+pub fn restore_planned(path: &Path, backup: &Path, kept: Option<&Path>, again: bool) -> Result<Restored, FileError> {
+    let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
+    if again {
+        match (exists(backup), exists(path)) {
+            // The backup was renamed back already: done.
+            (false, true) => {
+                return Ok(Restored {
+                    kept: kept.map(Path::to_owned),
+                });
+            }
+            // The current file was kept, the backup not renamed yet.
+            (true, false) => {
+                fs::rename(backup, path).map_err(|e| FileError::Write {
+                    path: show(path),
+                    reason: io_reason(&e),
+                })?;
+                return Ok(Restored {
+                    kept: kept.map(Path::to_owned),
+                });
+            }
+            _ => {}
+        }
+    }
+    check_backup_of(path, backup)?;
+    let kept = if exists(path) {
+        let to = match kept {
+            Some(k) if !exists(k) => k.to_owned(),
+            _ => free_name(path, &format!("rollback-{}", chrono::Local::now().format("%Y%m%d%H%M%S"))),
+        };
+        fs::rename(path, &to).map_err(|e| FileError::Write {
+            path: show(path),
+            reason: io_reason(&e),
+        })?;
+        Some(to)
+    } else {
+        None
+    };
+    fs::rename(backup, path).map_err(|e| FileError::Write {
+        path: show(path),
+        reason: io_reason(&e),
+    })?;
+    if let Ok(d) = fs::File::open(path.parent().unwrap_or(Path::new("."))) {
+        let _ = d.sync_all();
+    }
+    Ok(Restored { kept })
+}
+
+/// `backup_copy` to a name fixed beforehand; `again`: a copy already there with the same
+/// bytes is the one a crashed attempt made.
+pub fn backup_copy_planned(path: &Path, to: &Path, again: bool) -> Result<PathBuf, FileError> {
+    let data = read_bytes(path)?;
+    if fs::symlink_metadata(to).is_ok() {
+        if again && read_bytes(to)? == data {
+            return Ok(to.to_owned());
+        }
+        let to = free_name(path, &backup_suffix(path, Some(to)));
+        return backup_copy_to(path, &to, &data);
+    }
+    backup_copy_to(path, to, &data)
+}
+
+fn backup_copy_to(path: &Path, to: &Path, data: &[u8]) -> Result<PathBuf, FileError> {
+    write_atomic(to, data)?;
+    if let Ok(m) = fs::metadata(path) {
+        let _ = fs::set_permissions(to, m.permissions());
+    }
+    Ok(to.to_owned())
+}
+
 pub fn sha256(path: &Path) -> Result<String, FileError> {
     Ok(hex(ring::digest::digest(&ring::digest::SHA256, &read_bytes(path)?).as_ref()))
 }

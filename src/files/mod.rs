@@ -9,9 +9,7 @@ pub mod yaml;
 
 use std::path::Path;
 
-use serde_json::Value;
-
-use crate::engine::Host;
+use crate::engine::{Change, GateError, Host, Mode};
 
 /// Registers the `file`, `yaml` and `props` script modules.
 pub fn register(engine: &mut rhai::Engine) {
@@ -42,34 +40,22 @@ pub(crate) fn show_change(h: &Host, path: &Path, old: Option<&[u8]>, new: &[u8])
     }
 }
 
-/// Writes `new` to `path` atomically, or under `--dry-run` shows the diff and writes
-/// nothing; records the effect either way.
-#[allow(clippy::too_many_arguments)]
+/// Writes `new` to `path` atomically through the gate (under `--dry-run`: shows the diff
+/// and writes nothing). A full atomic write is the same when carried out again.
 pub(crate) fn commit_write(
     h: &Host,
-    action: &str,
-    target: &str,
+    change: Change,
     path: &Path,
     old: Option<&[u8]>,
     new: &[u8],
-    before: Option<Value>,
-    after: Option<Value>,
-) -> Result<(), file::FileError> {
-    if h.dry_run {
-        h.effect(action, target, before, after, "dry-run");
-        show_change(h, path, old, new);
-        return Ok(());
-    }
-    match file::write_atomic(path, new) {
-        Ok(()) => {
-            h.effect(action, target, before, after, "done");
+) -> Result<(), GateError<file::FileError>> {
+    h.change(change, |mode, _| match mode {
+        Mode::DryRun => {
+            show_change(h, path, old, new);
             Ok(())
         }
-        Err(e) => {
-            h.effect(action, target, before, after, &format!("failed: {e}"));
-            Err(e)
-        }
-    }
+        Mode::Real => file::write_atomic(path, new),
+    })
 }
 
 /// Today's date for backup names (`yyyyMMdd`, local time).
@@ -85,7 +71,7 @@ pub(crate) fn stamp() -> String {
 /// Error messages show paths as the operator thinks of them (relative to the tools dir).
 pub(crate) fn shown(h: &Host, e: impl std::fmt::Display) -> String {
     let msg = e.to_string();
-    match &h.target.tools_dir {
+    match &h.target().tools_dir {
         Some(t) => msg.replace(&format!("{}/", t.display()), ""),
         None => msg,
     }
@@ -99,7 +85,7 @@ mod tests {
     fn docs_examples_compile() {
         let mut engine = rhai::Engine::new();
         engine.set_strict_variables(true);
-        crate::engine::register_modules(&mut engine);
+        crate::script_api::register_modules(&mut engine);
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
         let mut n = 0;
         for page in ["file.md", "yaml.md", "props.md", "cert.md", "http.md"] {
@@ -121,7 +107,7 @@ mod tests {
     fn every_function_has_a_compiling_example() {
         let mut engine = rhai::Engine::new();
         engine.set_strict_variables(true);
-        crate::engine::register_modules(&mut engine);
+        crate::script_api::register_modules(&mut engine);
         let sources = [
             ("files/script.rs", include_str!("script.rs")),
             ("tls/script.rs", include_str!("../tls/script.rs")),

@@ -245,6 +245,36 @@ fn escape_key(k: &str) -> String {
     out
 }
 
+/// A properties file's text as `java.util.Properties.load(InputStream)` reads it: ISO-8859-1,
+/// one character per byte. A Shift_JIS or UTF-8 comment becomes Latin-1 characters that
+/// [`encode`] turns back into the same bytes, so an edit never changes another line.
+pub fn decode(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// The bytes of a text from [`decode`] (edited); a character beyond ISO-8859-1 (only a
+/// value written by a script can hold one) is written as a `\uXXXX` escape.
+pub fn encode(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => out.push(b),
+            Err(_) => {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    out.extend_from_slice(format!("\\u{u:04X}").as_bytes());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reads a properties file as Java does ([`decode`]).
+pub fn load(path: &std::path::Path) -> std::io::Result<String> {
+    std::fs::read(path).map(|b| decode(&b))
+}
+
 /// The value of `key` (the last occurrence wins), or `None`.
 pub fn get(text: &str, key: &str) -> Option<String> {
     entries(text).into_iter().rev().find(|e| e.key == key).map(|e| e.value)
@@ -298,6 +328,19 @@ pub fn set(text: &str, key: &str, value: &str) -> Result<Edit, PropsError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn non_utf8_bytes_are_read_as_java_reads_them_and_written_back_unchanged() {
+        // A Shift_JIS comment (保守) and a Latin-1 é before the key Java reads.
+        let bytes = b"# \x95\xdb\x8e\xe7 caf\xe9\nvantiq.installation=acme\n".to_vec();
+        let text = super::decode(&bytes);
+        assert_eq!(super::get(&text, "vantiq.installation").as_deref(), Some("acme"));
+        let edit = super::set(&text, "vantiq.installation", "acme2").unwrap();
+        let out = super::encode(&edit.text);
+        assert_eq!(&out[..12], &bytes[..12], "the comment's bytes are kept");
+        assert!(out.ends_with(b"vantiq.installation=acme2\n"));
+        assert_eq!(super::encode("x=\u{4fdd}"), b"x=\\u4FDD".to_vec());
+    }
+
     use super::*;
 
     #[test]

@@ -7,7 +7,7 @@ use rhai::plugin::*;
 use rhai::{Array, Dynamic, Map, NativeCallContext};
 use serde_json::{Value, json};
 
-use crate::engine::{Host, OrFail, RhaiResultOf, fail, host};
+use crate::engine::{Change, GateError, Host, Mode, OrFail, RhaiResultOf, fail, host};
 use crate::files::{commit_write, file as f, props as p, stamp, today, yaml as y};
 
 fn resolve(ctx: &NativeCallContext, path: &str) -> RhaiResultOf<(Arc<Host>, PathBuf)> {
@@ -16,13 +16,42 @@ fn resolve(ctx: &NativeCallContext, path: &str) -> RhaiResultOf<(Arc<Host>, Path
     Ok((h, p))
 }
 
-/// Reads a text file, registering its content as a secret when it is key material.
+/// Reads a text file through the gate (a re-entered step sees what the first attempt
+/// read), registering its content as a secret when it is key material (journaled then
+/// without its content, and read again on replay).
 fn read_text(ctx: &NativeCallContext, h: &Host, path: &Path) -> RhaiResultOf<String> {
-    let text = f::read_text(path).map_err(|e| fail(ctx, shown(h, e)))?;
+    let key = json!(["file.read", h.show_path(path)]);
+    let read = || f::read_text(path);
+    let secret = crate::files::file::is_secret(path, b"");
+    let text = if secret {
+        h.observe_secret(key, read)
+    } else {
+        h.observe(key, read)
+    }
+    .map_err(|e| fail(ctx, shown_gate(h, e)))?;
     if f::is_secret(path, text.as_bytes()) {
-        h.secrets.add(&text);
+        h.secrets().add(&text);
     }
     Ok(text)
+}
+
+/// A `cluster.properties`-style file's text, decoded as Java decodes it (ISO-8859-1).
+fn read_props(ctx: &NativeCallContext, h: &Host, path: &Path) -> RhaiResultOf<String> {
+    let key = json!(["props.read", h.show_path(path)]);
+    h.observe(key, || {
+        p::load(path).map_err(|e| f::FileError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    })
+    .map_err(|e| fail(ctx, shown_gate(h, e)))
+}
+
+fn shown_gate(h: &Host, e: GateError<f::FileError>) -> String {
+    match e {
+        GateError::Failed(e) => shown(h, e),
+        other => other.to_string(),
+    }
 }
 
 use crate::files::shown;
@@ -44,6 +73,11 @@ fn to_scalar(ctx: &NativeCallContext, v: &Dynamic) -> RhaiResultOf<y::Scalar> {
             format!("cannot write a {} as a scalar value; pass a string, number or bool", v.type_name()),
         ))
     }
+}
+
+fn sha2_of(b: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).to_vec()
 }
 
 fn path_dyn(h: &Host, p: &Path) -> Dynamic {
@@ -80,21 +114,12 @@ pub mod file {
         let (h, p) = resolve(&ctx, path)?;
         let old = f::read_opt(&p).map_err(|e| fail(&ctx, shown(&h, e)))?;
         if f::is_secret(&p, text.as_bytes()) {
-            h.secrets.add(text);
+            h.secrets().add(text);
         }
-        let target = h.show_path(&p);
-        let bytes = json!(text.len());
-        commit_write(
-            &h,
-            "file.write",
-            &target,
-            &p,
-            old.as_deref(),
-            text.as_bytes(),
-            None,
-            Some(json!({ "bytes": bytes })),
-        )
-        .map_err(|e| fail(&ctx, shown(&h, e)))
+        let change = Change::new("file.write", h.show_path(&p))
+            .detail(json!(f::hex(&sha2_of(text.as_bytes()))))
+            .after(json!({ "bytes": text.len() }));
+        commit_write(&h, change, &p, old.as_deref(), text.as_bytes()).map_err(|e| fail(&ctx, shown_gate(&h, e)))
     }
 
     /// Whether a file or directory exists.
@@ -103,8 +128,11 @@ pub mod file {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn exists(ctx: NativeCallContext, path: &str) -> RhaiResultOf<bool> {
-        let (_, p) = resolve(&ctx, path)?;
-        Ok(p.exists())
+        let (h, p) = resolve(&ctx, path)?;
+        h.observe(json!(["file.exists", h.show_path(&p)]), || {
+            Ok::<_, std::convert::Infallible>(p.exists())
+        })
+        .or_fail(&ctx)
     }
 
     /// Copies a file (atomic write of the destination, which is overwritten if present).
@@ -117,9 +145,10 @@ pub mod file {
         let dst = h.path(to);
         let data = f::read_bytes(&src).map_err(|e| fail(&ctx, shown(&h, e)))?;
         let old = f::read_opt(&dst).map_err(|e| fail(&ctx, shown(&h, e)))?;
-        let target = h.show_path(&dst);
-        let before = json!({ "from": h.show_path(&src) });
-        commit_write(&h, "file.copy", &target, &dst, old.as_deref(), &data, Some(before), None).map_err(|e| fail(&ctx, shown(&h, e)))
+        let change = Change::new("file.copy", h.show_path(&dst))
+            .detail(json!(h.show_path(&src)))
+            .before(json!({ "from": h.show_path(&src) }));
+        commit_write(&h, change, &dst, old.as_deref(), &data).map_err(|e| fail(&ctx, shown_gate(&h, e)))
     }
 
     /// Copies a file to its dated backup `path.yyyyMMdd` (local date) and returns that
@@ -143,22 +172,18 @@ pub mod file {
                 ),
             ));
         }
-        let target = h.show_path(&p);
-        if h.dry_run {
-            let to = f::free_name(&p, &today());
-            h.effect("file.backup", &target, None, Some(json!(h.show_path(&to))), "dry-run");
-            return Ok(h.show_path(&to));
-        }
-        match f::backup_copy(&p, &today()) {
-            Ok(to) => {
-                h.effect("file.backup", &target, None, Some(json!(h.show_path(&to))), "done");
-                Ok(h.show_path(&to))
+        let to = f::free_name(&p, &today());
+        let change = Change::new("file.backup", h.show_path(&p))
+            .after(json!(h.show_path(&to)))
+            .plan(json!({ "to": to.display().to_string() }));
+        h.change(change, |mode, plan| {
+            let to = plan["to"].as_str().map(PathBuf::from).unwrap_or_else(|| to.clone());
+            match mode {
+                Mode::DryRun => Ok(h.show_path(&to)),
+                Mode::Real => f::backup_copy_planned(&p, &to, plan["again"] == true).map(|to| h.show_path(&to)),
             }
-            Err(e) => {
-                h.effect("file.backup", &target, None, None, &format!("failed: {}", shown(&h, &e)));
-                Err(fail(&ctx, shown(&h, e)))
-            }
-        }
+        })
+        .map_err(|e| fail(&ctx, shown_gate(&h, e)))
     }
 
     /// Installs a new file the runbook way: renames the current file (if any) to its dated
@@ -176,32 +201,35 @@ pub mod file {
         let data = f::read_bytes(&src).map_err(|e| fail(&ctx, shown(&h, e)))?;
         let old = f::read_opt(&p).map_err(|e| fail(&ctx, shown(&h, e)))?;
         if f::is_secret(&src, &data) {
-            h.secrets.add(&String::from_utf8_lossy(&data));
+            h.secrets().add(&String::from_utf8_lossy(&data));
         }
-        let target = h.show_path(&p);
-        let before = json!({ "from": h.show_path(&src) });
+        // The backup's name is fixed before anything moves: a replace carried out again
+        // after a crash keeps the old file under the same name, and never backs the new
+        // one up as if it were the old.
+        let planned = old.as_ref().map(|_| f::free_name(&p, &today()));
+        let change = Change::new("file.replace", h.show_path(&p))
+            .detail(json!(h.show_path(&src)))
+            .before(json!({ "from": h.show_path(&src) }))
+            .after(json!({ "backup": planned.as_ref().map(|b| h.show_path(b)) }))
+            .plan(json!({ "backup": planned.as_ref().map(|b| b.display().to_string()) }));
+        let backup: Option<String> = h
+            .change(change, |mode, plan| {
+                let planned = plan["backup"].as_str().map(PathBuf::from);
+                match mode {
+                    Mode::DryRun => {
+                        crate::files::show_change(&h, &p, old.as_deref(), &data);
+                        Ok(planned.map(|b| h.show_path(&b)))
+                    }
+                    Mode::Real => {
+                        f::replace_planned(&p, &src, planned.as_deref(), plan["again"] == true).map(|r| r.backup.map(|b| h.show_path(&b)))
+                    }
+                }
+            })
+            .map_err(|e| fail(&ctx, shown_gate(&h, e)))?;
         let mut out = Map::new();
         out.insert("installed".into(), path_dyn(&h, &p));
-        if h.dry_run {
-            let b = old.as_ref().map(|_| f::free_name(&p, &today()));
-            out.insert("backup".into(), b.as_ref().map(|b| path_dyn(&h, b)).unwrap_or(Dynamic::UNIT));
-            let after = json!({ "backup": b.as_ref().map(|b| h.show_path(b)) });
-            h.effect("file.replace", &target, Some(before), Some(after), "dry-run");
-            crate::files::show_change(&h, &p, old.as_deref(), &data);
-            return Ok(out);
-        }
-        match f::replace(&p, &src, &today()) {
-            Ok(r) => {
-                let after = json!({ "backup": r.backup.as_ref().map(|b| h.show_path(b)) });
-                h.effect("file.replace", &target, Some(before), Some(after), "done");
-                out.insert("backup".into(), r.backup.as_ref().map(|b| path_dyn(&h, b)).unwrap_or(Dynamic::UNIT));
-                Ok(out)
-            }
-            Err(e) => {
-                h.effect("file.replace", &target, Some(before), None, &format!("failed: {}", shown(&h, &e)));
-                Err(fail(&ctx, shown(&h, e)))
-            }
-        }
+        out.insert("backup".into(), backup.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+        Ok(out)
     }
 
     /// The newest dated backup of a file (`path.yyyyMMdd[-n]`), or `()` when there is none.
@@ -212,10 +240,12 @@ pub mod file {
     #[rhai_fn(return_raw)]
     pub fn latest_backup(ctx: NativeCallContext, path: &str) -> RhaiResultOf<Dynamic> {
         let (h, p) = resolve(&ctx, path)?;
-        Ok(f::latest_backup(&p)
-            .map_err(|e| fail(&ctx, shown(&h, e)))?
-            .map(|b| path_dyn(&h, &b))
-            .unwrap_or(Dynamic::UNIT))
+        let found: Option<String> = h
+            .observe(json!(["file.latest_backup", h.show_path(&p)]), || {
+                f::latest_backup(&p).map(|b| b.map(|b| h.show_path(&b)))
+            })
+            .map_err(|e| fail(&ctx, shown_gate(&h, e)))?;
+        Ok(found.map(Dynamic::from).unwrap_or(Dynamic::UNIT))
     }
 
     /// Every dated backup of a file, oldest first.
@@ -225,11 +255,12 @@ pub mod file {
     #[rhai_fn(return_raw)]
     pub fn backups(ctx: NativeCallContext, path: &str) -> RhaiResultOf<Array> {
         let (h, p) = resolve(&ctx, path)?;
-        Ok(f::backups(&p)
-            .map_err(|e| fail(&ctx, shown(&h, e)))?
-            .iter()
-            .map(|b| path_dyn(&h, b))
-            .collect())
+        let found: Vec<String> = h
+            .observe(json!(["file.backups", h.show_path(&p)]), || {
+                f::backups(&p).map(|bs| bs.iter().map(|b| h.show_path(b)).collect())
+            })
+            .map_err(|e| fail(&ctx, shown_gate(&h, e)))?;
+        Ok(found.into_iter().map(Dynamic::from).collect())
     }
 
     /// Rolls a file back to a backup: the current file is kept as
@@ -248,43 +279,36 @@ pub mod file {
         } else {
             h.path(backup)
         };
-        f::check_backup_of(&p, &b).map_err(|e| fail(&ctx, shown(&h, e)))?;
-        let target = h.show_path(&p);
-        let before = json!({ "backup": h.show_path(&b) });
+        let replaying = h.state().replaying();
+        if !replaying {
+            f::check_backup_of(&p, &b).map_err(|e| fail(&ctx, shown(&h, e)))?;
+        }
+        let kept = p.exists().then(|| f::free_name(&p, &format!("rollback-{}", stamp())));
+        let change = Change::new("file.restore", h.show_path(&p))
+            .detail(json!(h.show_path(&b)))
+            .before(json!({ "backup": h.show_path(&b) }))
+            .after(json!({ "kept": kept.as_ref().map(|k| h.show_path(k)) }))
+            .plan(json!({ "kept": kept.as_ref().map(|k| k.display().to_string()) }));
+        let kept: Option<String> = h
+            .change(change, |mode, plan| {
+                let kept = plan["kept"].as_str().map(PathBuf::from);
+                match mode {
+                    Mode::DryRun => {
+                        let old = f::read_opt(&p)?;
+                        let new = f::read_bytes(&b)?;
+                        crate::files::show_change(&h, &p, old.as_deref(), &new);
+                        Ok(kept.map(|k| h.show_path(&k)))
+                    }
+                    Mode::Real => {
+                        f::restore_planned(&p, &b, kept.as_deref(), plan["again"] == true).map(|r| r.kept.map(|k| h.show_path(&k)))
+                    }
+                }
+            })
+            .map_err(|e| fail(&ctx, shown_gate(&h, e)))?;
         let mut out = Map::new();
         out.insert("restored".into(), path_dyn(&h, &b));
-        if h.dry_run {
-            let kept = p.exists().then(|| f::free_name(&p, &format!("rollback-{}", stamp())));
-            out.insert("kept".into(), kept.as_ref().map(|k| path_dyn(&h, k)).unwrap_or(Dynamic::UNIT));
-            h.effect(
-                "file.restore",
-                &target,
-                Some(before),
-                Some(json!({ "kept": kept.map(|k| h.show_path(&k)) })),
-                "dry-run",
-            );
-            let old = f::read_opt(&p).map_err(|e| fail(&ctx, shown(&h, e)))?;
-            let new = f::read_bytes(&b).map_err(|e| fail(&ctx, shown(&h, e)))?;
-            crate::files::show_change(&h, &p, old.as_deref(), &new);
-            return Ok(out);
-        }
-        match f::restore(&p, &b, &stamp()) {
-            Ok(r) => {
-                out.insert("kept".into(), r.kept.as_ref().map(|k| path_dyn(&h, k)).unwrap_or(Dynamic::UNIT));
-                h.effect(
-                    "file.restore",
-                    &target,
-                    Some(before),
-                    Some(json!({ "kept": r.kept.map(|k| h.show_path(&k)) })),
-                    "done",
-                );
-                Ok(out)
-            }
-            Err(e) => {
-                h.effect("file.restore", &target, Some(before), None, &format!("failed: {}", shown(&h, &e)));
-                Err(fail(&ctx, shown(&h, e)))
-            }
-        }
+        out.insert("kept".into(), kept.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+        Ok(out)
     }
 
     /// SHA-256 of a file's bytes, lowercase hex.
@@ -294,7 +318,8 @@ pub mod file {
     #[rhai_fn(return_raw)]
     pub fn sha256(ctx: NativeCallContext, path: &str) -> RhaiResultOf<String> {
         let (h, p) = resolve(&ctx, path)?;
-        f::sha256(&p).map_err(|e| fail(&ctx, shown(&h, e)))
+        h.observe(json!(["file.sha256", h.show_path(&p)]), || f::sha256(&p))
+            .map_err(|e| fail(&ctx, shown_gate(&h, e)))
     }
 
     /// The names in a directory, sorted.
@@ -304,11 +329,10 @@ pub mod file {
     #[rhai_fn(return_raw)]
     pub fn list(ctx: NativeCallContext, dir: &str) -> RhaiResultOf<Array> {
         let (h, p) = resolve(&ctx, dir)?;
-        Ok(f::list(&p)
-            .map_err(|e| fail(&ctx, shown(&h, e)))?
-            .into_iter()
-            .map(Dynamic::from)
-            .collect())
+        let names: Vec<String> = h
+            .observe(json!(["file.list", h.show_path(&p)]), || f::list(&p))
+            .map_err(|e| fail(&ctx, shown_gate(&h, e)))?;
+        Ok(names.into_iter().map(Dynamic::from).collect())
     }
 }
 
@@ -328,19 +352,11 @@ fn yaml_set_impl(ctx: &NativeCallContext, file: &str, path: &str, value: &Dynami
         h.info(&format!("{label}: `{path}` is already {}", edit.after));
         return Ok(out);
     }
-    let target = format!("{label}:{path}");
-    let before = edit.before.map(Value::String);
-    commit_write(
-        &h,
-        "yaml.set",
-        &target,
-        &p,
-        Some(text.as_bytes()),
-        edit.text.as_bytes(),
-        before,
-        Some(Value::String(edit.after)),
-    )
-    .map_err(|e| fail(ctx, shown(&h, e)))?;
+    let change = Change::new("yaml.set", format!("{label}:{path}"))
+        .detail(json!(edit.after))
+        .before(edit.before.map(Value::String))
+        .after(Value::String(edit.after.clone()));
+    commit_write(&h, change, &p, Some(text.as_bytes()), edit.text.as_bytes()).map_err(|e| fail(ctx, shown_gate(&h, e)))?;
     Ok(out)
 }
 
@@ -419,7 +435,7 @@ pub mod props {
     #[rhai_fn(return_raw)]
     pub fn get(ctx: NativeCallContext, file: &str, key: &str) -> RhaiResultOf<Dynamic> {
         let (h, p) = resolve(&ctx, file)?;
-        let text = read_text(&ctx, &h, &p)?;
+        let text = read_props(&ctx, &h, &p)?;
         p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
         Ok(p::get(&text, key).map(Dynamic::from).unwrap_or(Dynamic::UNIT))
     }
@@ -431,7 +447,7 @@ pub mod props {
     #[rhai_fn(return_raw)]
     pub fn has(ctx: NativeCallContext, file: &str, key: &str) -> RhaiResultOf<bool> {
         let (h, p) = resolve(&ctx, file)?;
-        let text = read_text(&ctx, &h, &p)?;
+        let text = read_props(&ctx, &h, &p)?;
         p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
         Ok(p::get(&text, key).is_some())
     }
@@ -444,7 +460,7 @@ pub mod props {
     #[rhai_fn(return_raw)]
     pub fn all(ctx: NativeCallContext, file: &str) -> RhaiResultOf<Map> {
         let (h, p) = resolve(&ctx, file)?;
-        let text = read_text(&ctx, &h, &p)?;
+        let text = read_props(&ctx, &h, &p)?;
         p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
         Ok(p::all(&text).into_iter().map(|(k, v)| (k.into(), Dynamic::from(v))).collect())
     }
@@ -460,7 +476,7 @@ pub mod props {
     pub fn set(ctx: NativeCallContext, file: &str, key: &str, value: Dynamic) -> RhaiResultOf<Map> {
         let (h, p) = resolve(&ctx, file)?;
         let label = h.show_path(&p);
-        let text = read_text(&ctx, &h, &p)?;
+        let text = read_props(&ctx, &h, &p)?;
         p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
         let value = if value.is_string() || value.is_char() || value.is_int() || value.is_bool() || value.is_float() {
             value.to_string()
@@ -487,19 +503,11 @@ pub mod props {
         if edit.added {
             h.info(&format!("{label}: `{key}` added"));
         }
-        let target = format!("{label}:{key}");
-        let before = edit.before.map(Value::String);
-        commit_write(
-            &h,
-            "props.set",
-            &target,
-            &p,
-            Some(text.as_bytes()),
-            edit.text.as_bytes(),
-            before,
-            Some(Value::String(value)),
-        )
-        .map_err(|e| fail(&ctx, shown(&h, e)))?;
+        let change = Change::new("props.set", format!("{label}:{key}"))
+            .detail(json!(value))
+            .before(edit.before.map(Value::String))
+            .after(Value::String(value));
+        commit_write(&h, change, &p, Some(&p::encode(&text)), &p::encode(&edit.text)).map_err(|e| fail(&ctx, shown_gate(&h, e)))?;
         Ok(out)
     }
 }
@@ -535,9 +543,9 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("new.key"), "-----BEGIN PRIVATE KEY-----\nnew-secret-key-material\n").unwrap();
         let mut h = Host::new(rt.handle().clone());
-        h.dry_run = dry_run;
-        h.out.quiet = true;
-        h.target.tools_dir = Some(dir.path().to_owned());
+        h.opts_mut().dry_run = dry_run;
+        h.out_mut().quiet = true;
+        h.target_mut().tools_dir = Some(dir.path().to_owned());
         let host = Arc::new(h);
         let mut engine = Engine::new();
         engine.set_default_tag(Dynamic::from(host.clone()));
@@ -584,7 +592,7 @@ mod tests {
         let r: rhai::Map = e.engine.eval(EDITS).unwrap();
         assert_eq!(r["before"].to_string(), "1.39.7");
         assert_eq!(snapshot(e.dir.path()), before);
-        let effects = e.host.effects.lock().unwrap();
+        let effects = e.host.state().effects();
         let actions: Vec<_> = effects
             .iter()
             .map(|x| (x.action.as_str(), x.target.as_str(), x.result.as_str()))
@@ -626,7 +634,7 @@ mod tests {
                 .contains("old-secret")
         );
         // the key material read for the install is redacted from output
-        assert_eq!(e.host.secrets.redact("x new-secret-key-material y"), "x *** y");
+        assert_eq!(e.host.secrets().redact("x new-secret-key-material y"), "x *** y");
         // rollback via the date suffix keeps the current file
         let r: rhai::Map = e
             .engine
@@ -665,6 +673,6 @@ mod tests {
             std::fs::read_to_string(e.dir.path().join("targetCluster/deploy.yaml")).unwrap(),
             DEPLOY
         );
-        assert!(e.host.effects.lock().unwrap().is_empty());
+        assert!(e.host.state().effects().is_empty());
     }
 }

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use rhai::plugin::*;
 use rhai::{Map, NativeCallContext};
+use serde_json::json;
 
-use crate::engine::{RhaiResultOf, fail, host};
+use crate::engine::{Change, Mode, RhaiResultOf, fail, host};
 
 #[export_module]
 pub mod gradle {
@@ -29,16 +30,20 @@ pub mod gradle {
     pub fn run_with(ctx: NativeCallContext, task: &str, opts: Map) -> RhaiResultOf<()> {
         let h = host(&ctx)?;
         let tools = h
-            .target
+            .target()
             .tools_dir
             .clone()
             .ok_or_else(|| fail(&ctx, "gradle needs a tools dir: pass --tools DIR (the k8sdeploy_tools checkout)"))?;
-        let cluster = h
-            .target
-            .cluster
-            .clone()
-            .ok_or_else(|| fail(&ctx, "gradle needs the cluster name: pass --cluster NAME"))?;
+        let cluster = h.target().cluster.clone().ok_or_else(|| {
+            fail(
+                &ctx,
+                "gradle needs the cluster name: targetCluster/ is not a git checkout on a branch (or pass --cluster NAME)",
+            )
+        })?;
         let timeout = opts.get("timeout").and_then(|v| v.as_int().ok()).unwrap_or(1800);
+        if timeout <= 0 {
+            return Err(fail(&ctx, format!("timeout must be a positive number of seconds, not {timeout}")));
+        }
         let gradlew = tools.join("gradlew");
         if !gradlew.is_file() {
             return Err(fail(
@@ -48,30 +53,20 @@ pub mod gradle {
         }
         let args = vec![format!("-Pcluster={cluster}"), task.to_owned()];
         let shown = format!("./gradlew {}", args.join(" "));
-        if h.dry_run {
-            h.effect("gradle.run", &shown, None, None, "dry-run");
-            return Ok(());
-        }
-        h.say("  $", "2", &shown);
-        let hh = h.clone();
-        let prog = gradlew.display().to_string();
-        let r = h.block(
-            &format!("running `{shown}`"),
-            Duration::from_secs(timeout.max(1) as u64),
-            async move { crate::gradle::run_process(&prog, &args, &tools, |l| hh.say("  │", "2", l)).await },
-        );
-        match r {
-            Ok(_) => {
-                h.effect("gradle.run", &shown, None, None, "done");
-                Ok(())
+        let change = Change::new("gradle.run", shown.clone()).detail(json!(task));
+        h.change(change, |mode, _| {
+            if mode == Mode::DryRun {
+                return Ok(());
             }
-            Err(e) => {
-                h.effect("gradle.run", &shown, None, None, "failed");
-                Err(fail(
-                    &ctx,
-                    format!("gradle task `{task}` failed: {}", h.secrets.redact(&e.to_string())),
-                ))
-            }
-        }
+            h.say("  $", "2", &shown);
+            let hh = h.clone();
+            let prog = gradlew.display().to_string();
+            let (args, tools) = (args.clone(), tools.clone());
+            h.block(&format!("running `{shown}`"), Duration::from_secs(timeout as u64), async move {
+                crate::process::run_process(&prog, &args, &tools, |l| hh.say("  │", "2", l)).await
+            })
+            .map(|_| ())
+        })
+        .map_err(|e| fail(&ctx, format!("gradle task `{task}` failed: {}", h.secrets().redact(&e.to_string()))))
     }
 }

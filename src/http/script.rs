@@ -41,7 +41,7 @@ fn read_secret_file(ctx: &NativeCallContext, h: &Host, path: &str, what: &str) -
         )
     })?;
     let s = s.trim().to_owned();
-    h.secrets.add(&s);
+    h.secrets().add(&s);
     Ok(s)
 }
 
@@ -81,7 +81,7 @@ fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Optio
     }
     if let Some(b) = opts.get("bearer") {
         let t = opt_string(ctx, b, "bearer")?;
-        h.secrets.add(&t);
+        h.secrets().add(&t);
         req.bearer = Some(t);
     }
     if let Some(f) = opts.get("bearer_file") {
@@ -94,7 +94,7 @@ fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Optio
             .filter(|a| a.len() == 2)
             .ok_or_else(|| fail(ctx, "option `basic` must be [user, password]"))?;
         let pass = a[1].to_string();
-        h.secrets.add(&pass);
+        h.secrets().add(&pass);
         req.basic = Some((a[0].to_string(), pass));
     }
     let body = body.or_else(|| opts.get("json").cloned()).or_else(|| opts.get("body").cloned());
@@ -125,8 +125,8 @@ fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Optio
         }
     }
     // The Vantiq host: reached where the configuration says, trusting its CA.
-    let vantiq_host = h.vantiq.url.as_deref().and_then(host_port);
-    if let Some(conn) = h.vantiq.connect.as_deref() {
+    let vantiq_host = h.vantiq().url.as_deref().and_then(host_port);
+    if let Some(conn) = h.vantiq().connect.as_deref() {
         let spec = match (conn.contains('='), &vantiq_host) {
             (true, _) => Some(conn.to_owned()),
             (false, Some((vh, vp))) => Some(format!("{vh}:{vp}={conn}")),
@@ -141,7 +141,7 @@ fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Optio
     }
     if req.ca.is_none()
         && vantiq_host.as_ref().is_some_and(|(vh, _)| *vh == url_host)
-        && let Some(ca) = &h.vantiq.ca
+        && let Some(ca) = &h.vantiq().ca
     {
         req.ca = std::fs::read(ca).ok();
     }
@@ -165,40 +165,41 @@ fn send(ctx: &NativeCallContext, method: &str, url: &str, body: Option<Dynamic>,
     let read_only = matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS");
     let target = c::public_url(&req.url);
     let action = format!("http.{}", req.method.to_ascii_lowercase());
-    if !read_only && h.dry_run {
-        h.effect(&action, &target, None, None, "dry-run");
-        let mut m = Map::new();
-        m.insert("status".into(), Dynamic::UNIT);
-        m.insert("headers".into(), Map::new().into());
-        m.insert("body".into(), "".into());
-        m.insert("json".into(), Dynamic::UNIT);
-        m.insert("dry_run".into(), true.into());
-        return Ok(m.into());
-    }
     let what = format!("{} {target}", req.method);
     let limit = req.timeout + Duration::from_secs(5);
-    let res = h.block(&what, limit, c::send(req));
-    if !read_only {
-        let result = match &res {
-            Ok(r) => format!("done ({})", r.status),
-            Err(e) => format!("failed: {}", h.secrets.redact(&e.to_string())),
-        };
-        h.effect(
-            &action,
-            &target,
-            None,
-            res.as_ref().ok().map(|r| json!({ "status": r.status })),
-            &result,
-        );
+    if read_only {
+        let resp = h
+            .block(&what, limit, c::send(req))
+            .map_err(|e| fail(ctx, h.secrets().redact(&e.to_string())))?;
+        return rhai::serde::to_dynamic(resp);
     }
-    let resp = res.map_err(|e| fail(ctx, h.secrets.redact(&e.to_string())))?;
-    rhai::serde::to_dynamic(resp)
+    let change = crate::engine::Change::new(&action, target.clone()).detail(json!(req.method));
+    let resp = h
+        .change(change, |mode, _| match mode {
+            crate::engine::Mode::DryRun => Ok(None),
+            crate::engine::Mode::Real => h
+                .block(&what, limit, c::send(req))
+                .map(|r| Some(serde_json::to_value(r).unwrap_or_default())),
+        })
+        .map_err(|e| fail(ctx, h.secrets().redact(&e.to_string())))?;
+    match resp {
+        Some(v) => rhai::serde::to_dynamic(v),
+        None => {
+            let mut m = Map::new();
+            m.insert("status".into(), Dynamic::UNIT);
+            m.insert("headers".into(), Map::new().into());
+            m.insert("body".into(), "".into());
+            m.insert("json".into(), Dynamic::UNIT);
+            m.insert("dry_run".into(), true.into());
+            Ok(m.into())
+        }
+    }
 }
 
 fn vantiq_impl(ctx: &NativeCallContext, path: &str, opts: &Map) -> RhaiResultOf<Dynamic> {
     let h = host(ctx)?;
     let base = h
-        .vantiq
+        .vantiq()
         .url
         .clone()
         .ok_or_else(|| fail(ctx, "no Vantiq URL configured: set `[vantiq] url` in vscript.toml"))?;
@@ -206,12 +207,12 @@ fn vantiq_impl(ctx: &NativeCallContext, path: &str, opts: &Map) -> RhaiResultOf<
     let mut opts = opts.clone();
     if !opts.contains_key("bearer")
         && !opts.contains_key("bearer_file")
-        && let Some(t) = &h.vantiq.token_file
+        && let Some(t) = &h.vantiq().token_file
     {
         opts.insert("bearer_file".into(), t.display().to_string().into());
     }
     if !opts.contains_key("ca")
-        && let Some(ca) = &h.vantiq.ca
+        && let Some(ca) = &h.vantiq().ca
     {
         opts.insert("ca".into(), ca.display().to_string().into());
     }
@@ -324,17 +325,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), "sekret-token-123\n").unwrap();
         let mut h = Host::new(rt.handle().clone());
-        h.out.quiet = true;
-        h.target.tools_dir = Some(dir.path().to_owned());
-        h.vantiq.url = Some(format!("http://vantiq.example.test:{}", addr.port()));
-        h.vantiq.connect = Some(format!("vantiq.example.test={addr}"));
-        h.vantiq.token_file = Some(dir.path().join("token"));
+        h.out_mut().quiet = true;
+        h.target_mut().tools_dir = Some(dir.path().to_owned());
+        h.opts_mut().vantiq.url = Some(format!("http://vantiq.example.test:{}", addr.port()));
+        h.opts_mut().vantiq.connect = Some(format!("vantiq.example.test={addr}"));
+        h.opts_mut().vantiq.token_file = Some(dir.path().join("token"));
         let (engine, host) = engine(h);
         let r: rhai::Map = engine.eval(r#"http::vantiq("/auth", #{ expect: 200 })"#).unwrap();
         assert_eq!(r["body"].to_string(), "welcome");
         let v: String = engine.eval(r#"http::vantiq("json").json.serverBuildVersion"#).unwrap();
         assert_eq!(v, "1.40.0");
-        assert_eq!(host.secrets.redact("sekret-token-123"), "***");
+        assert_eq!(host.secrets().redact("sekret-token-123"), "***");
         // a failing call names method and URL, never the token
         let e = engine.eval::<Dynamic>(
             r#"http::get(`http://vantiq.example.test:PORT/auth`.replace("PORT", "0") + "", #{ bearer: "sekret-token-123", timeout: 2 })"#,
@@ -353,14 +354,14 @@ mod tests {
         // a POST under dry run is recorded, not sent
         drop(engine);
         let mut h = Host::new(rt.handle().clone());
-        h.out.quiet = true;
-        h.dry_run = true;
+        h.out_mut().quiet = true;
+        h.opts_mut().dry_run = true;
         let (engine, host) = self::engine(h);
         let r: rhai::Map = engine
             .eval(&format!(r#"http::post("http://{addr}/echo", #{{ a: 1 }}, #{{ expect: 200 }})"#))
             .unwrap();
         assert!(r["status"].is_unit());
-        assert_eq!(host.effects.lock().unwrap()[0].result, "dry-run");
+        assert_eq!(host.state().effects()[0].result, "dry-run");
         let r: rhai::Map = engine
             .eval(&format!(
                 r#"http::get("http://{addr}/json", #{{ headers: #{{ "X-A": "1" }}, timeout: 5 }})"#

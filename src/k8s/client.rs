@@ -11,7 +11,7 @@ use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use super::kinds::{self, Kind};
-use crate::engine::host::Target;
+use crate::target::Target;
 
 /// What went wrong talking to the cluster.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,12 @@ pub enum K8sError {
     #[error("cannot use kubeconfig: {0}")]
     Config(String),
     #[error("{op} failed: {reason}")]
-    Api { op: String, reason: String },
+    Api {
+        op: String,
+        reason: String,
+        /// The server or the connection failed, not the request: trying again may work.
+        transient: bool,
+    },
     #[error("{0}")]
     Condition(String),
 }
@@ -41,7 +46,23 @@ fn api_err(op: impl Into<String>, e: kube::Error) -> K8sError {
             }
         }
     };
-    K8sError::Api { op: op.into(), reason }
+    K8sError::Api {
+        op: op.into(),
+        reason,
+        transient: transient(&e),
+    }
+}
+
+impl K8sError {
+    /// Whether trying again may work (a 5xx or 429 answer, a broken connection).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, K8sError::Api { transient: true, .. })
+    }
+
+    /// Whether the server said the object already exists (HTTP 409 AlreadyExists).
+    pub fn already_exists(&self) -> bool {
+        matches!(self, K8sError::Api { reason, .. } if reason.contains("AlreadyExists"))
+    }
 }
 
 /// Whether an API error is transient: the server or the connection failed, not the request.
@@ -429,6 +450,7 @@ impl K8sClient {
         while let Some(line) = lines.try_next().await.map_err(|e| K8sError::Api {
             op: format!("follow log of `{pod}`"),
             reason: e.to_string(),
+            transient: true,
         })? {
             if let Some(t) = on_line(&line) {
                 return Ok(Some(t));

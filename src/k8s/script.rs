@@ -9,19 +9,22 @@ use serde_json::{Value, json};
 
 use super::client::{Check, K8sClient, K8sError};
 use crate::engine::host::{BlockError, Host};
-use crate::engine::{OrFail, RhaiResultOf, fail, host};
+use crate::engine::{Change, Mode, OrFail, RhaiResultOf, fail, host};
+
+/// The cluster client of a host, connected on first use (nothing at startup).
+pub fn client(h: &Host) -> Result<K8sClient, BlockError<K8sError>> {
+    h.clients().get_or_try_init(|| {
+        let target = h.target().clone();
+        h.block("connecting to the cluster", Duration::from_secs(30), async move {
+            K8sClient::connect(&target).await
+        })
+    })
+}
 
 impl Host {
-    /// The cluster client, connected on first use (nothing at startup).
+    /// The cluster client (see [`client`]).
     pub fn k8s_client(&self) -> Result<K8sClient, BlockError<K8sError>> {
-        if let Some(c) = self.k8s.get() {
-            return Ok(c.clone());
-        }
-        let target = self.target.clone();
-        let c = self.block("connecting to the cluster", Duration::from_secs(30), async move {
-            K8sClient::connect(&target).await
-        })?;
-        Ok(self.k8s.get_or_init(|| c).clone())
+        client(self)
     }
 }
 
@@ -30,7 +33,7 @@ fn ns_of(h: &Host, opts: &Map) -> String {
     opts.get("ns")
         .map(|v| v.to_string())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| h.target.namespace.clone())
+        .unwrap_or_else(|| h.target().namespace.clone())
 }
 
 fn secs(ctx: &NativeCallContext, timeout: i64) -> RhaiResultOf<Duration> {
@@ -48,10 +51,106 @@ struct Call {
 
 fn call(ctx: &NativeCallContext, opts: &Map) -> RhaiResultOf<Call> {
     let h = host(ctx)?;
-    let c = h.k8s_client().or_fail(ctx)?;
+    let c = client(&h).or_fail(ctx)?;
     let ns = ns_of(&h, opts);
     Ok(Call { h, c, ns })
 }
+
+const REQUEST: Duration = Duration::from_secs(60);
+
+impl Call {
+    /// A read through the gate: journaled, and replayed in a re-entered step. Secrets are
+    /// journaled without their value (and read again).
+    fn read<T, F>(&self, ctx: &NativeCallContext, key: Value, what: &str, limit: Duration, fut: F) -> RhaiResultOf<T>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: std::future::Future<Output = Result<T, K8sError>>,
+    {
+        let secret = key
+            .get(1)
+            .is_some_and(|k| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case("secret")));
+        let f = || self.h.block(what, limit, fut);
+        if secret {
+            self.h.observe_secret(key, f)
+        } else {
+            self.h.observe(key, f)
+        }
+        .or_fail(ctx)
+    }
+
+    /// A change through the gate. `f` gets the mode (dry run or real) and the plan.
+    fn write<T, E: std::fmt::Display>(
+        &self,
+        ctx: &NativeCallContext,
+        change: Change,
+        f: impl FnOnce(bool, &Value) -> Result<T, E>,
+    ) -> RhaiResultOf<T>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.h.change(change, |mode, plan| f(mode == Mode::DryRun, plan)).or_fail(ctx)
+    }
+
+    /// Repeats a request that failed transiently (the API server restarting, a network
+    /// blip) until `retry_for` has passed — as long as this run holds the lock and the
+    /// operator has not interrupted. Writes that guard an invariant use this.
+    fn retrying<T>(
+        &self,
+        what: &str,
+        retry_for: Option<Duration>,
+        mut f: impl FnMut() -> Result<T, BlockError<K8sError>>,
+    ) -> Result<T, BlockError<K8sError>> {
+        let Some(limit) = retry_for else { return f() };
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(250);
+        let mut said = false;
+        loop {
+            match f() {
+                Err(BlockError::Inner(e)) if e.is_transient() && started.elapsed() < limit => {
+                    if let Some(why) = self.h.state().lease.refusal() {
+                        self.h.warn(&format!("{what}: giving up, {why}"));
+                        return Err(BlockError::Inner(e));
+                    }
+                    if !said {
+                        self.h.warn(&format!(
+                            "{what}: {e}; retrying for up to {}",
+                            crate::engine::host::humantime(limit)
+                        ));
+                        said = true;
+                    }
+                    let pause =
+                        self.h
+                            .block::<(), std::convert::Infallible>("waiting to retry", delay + Duration::from_secs(1), async move {
+                                tokio::time::sleep(delay).await;
+                                Ok(())
+                            });
+                    if let Err(BlockError::Cancelled(w)) = pause {
+                        return Err(BlockError::Cancelled(w));
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
+/// `opts.retry_for`: seconds to keep retrying a transient failure.
+fn retry_for(ctx: &NativeCallContext, opts: &Map) -> RhaiResultOf<Option<Duration>> {
+    match opts.get("retry_for") {
+        None => Ok(None),
+        Some(v) => match v.as_int() {
+            Ok(n) if n > 0 => Ok(Some(Duration::from_secs(n as u64))),
+            _ => Err(fail(
+                ctx,
+                format!("option `retry_for` must be a positive number of seconds, not {v}"),
+            )),
+        },
+    }
+}
+
+/// The annotation naming the run that created a Job.
+const CREATED_BY: &str = "vscript.vantiq.com/created-by-run";
 
 fn to_dyn(v: Value) -> RhaiResultOf<Dynamic> {
     rhai::serde::to_dynamic(v)
@@ -118,7 +217,7 @@ pub mod k8s {
     /// The target namespace of this run (`vantiq.installation`).
     #[rhai_fn(return_raw)]
     pub fn namespace(ctx: NativeCallContext) -> RhaiResultOf<String> {
-        Ok(host(&ctx)?.target.namespace.clone())
+        Ok(host(&ctx)?.target().namespace.clone())
     }
 
     /// Reads one object; fails when it does not exist.
@@ -135,14 +234,15 @@ pub mod k8s {
     #[rhai_fn(return_raw, name = "get")]
     pub fn get_in(ctx: NativeCallContext, kind: &str, name: &str, opts: Map) -> RhaiResultOf<Dynamic> {
         let k = K8sClient::kind(kind).or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let v = h
-            .block(
-                &format!("reading {kind} `{name}`"),
-                Duration::from_secs(60),
-                c.get_required(&k, &ns, name),
-            )
-            .or_fail(&ctx)?;
+        let call = call(&ctx, &opts)?;
+        let key = json!(["k8s.get", k.ar.kind, call.ns, name]);
+        let v = call.read(
+            &ctx,
+            key,
+            &format!("reading {kind} `{name}`"),
+            REQUEST,
+            call.c.get_required(&k, &call.ns, name),
+        )?;
         to_dyn(v)
     }
 
@@ -159,11 +259,13 @@ pub mod k8s {
     #[rhai_fn(return_raw, name = "exists")]
     pub fn exists_in(ctx: NativeCallContext, kind: &str, name: &str, opts: Map) -> RhaiResultOf<bool> {
         let k = K8sClient::kind(kind).or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let v = h
-            .block(&format!("reading {kind} `{name}`"), Duration::from_secs(60), c.get(&k, &ns, name))
-            .or_fail(&ctx)?;
-        Ok(v.is_some())
+        let call = call(&ctx, &opts)?;
+        let key = json!(["k8s.exists", k.ar.kind, call.ns, name]);
+        let c = &call.c;
+        let ns = &call.ns;
+        call.read(&ctx, key, &format!("reading {kind} `{name}`"), REQUEST, async {
+            Ok(c.get(&k, ns, name).await?.is_some())
+        })
     }
 
     /// Lists objects of a kind in the target namespace.
@@ -185,10 +287,9 @@ pub mod k8s {
     #[rhai_fn(return_raw, name = "list")]
     pub fn list_in(ctx: NativeCallContext, kind: &str, selector: &str, opts: Map) -> RhaiResultOf<Dynamic> {
         let k = K8sClient::kind(kind).or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let v = h
-            .block(&format!("listing {kind}"), Duration::from_secs(60), c.list(&k, &ns, selector))
-            .or_fail(&ctx)?;
+        let call = call(&ctx, &opts)?;
+        let key = json!(["k8s.list", k.ar.kind, call.ns, selector]);
+        let v = call.read(&ctx, key, &format!("listing {kind}"), REQUEST, call.c.list(&k, &call.ns, selector))?;
         to_dyn(Value::Array(v))
     }
 
@@ -205,15 +306,12 @@ pub mod k8s {
     #[rhai_fn(return_raw, name = "replicas")]
     pub fn replicas_in(ctx: NativeCallContext, sts: &str, opts: Map) -> RhaiResultOf<i64> {
         let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let v = h
-            .block(
-                &format!("reading StatefulSet `{sts}`"),
-                Duration::from_secs(60),
-                c.get_required(&k, &ns, sts),
-            )
-            .or_fail(&ctx)?;
-        Ok(v["spec"]["replicas"].as_i64().unwrap_or(1))
+        let call = call(&ctx, &opts)?;
+        let key = json!(["k8s.replicas", call.ns, sts]);
+        let (c, ns) = (&call.c, &call.ns);
+        call.read(&ctx, key, &format!("reading StatefulSet `{sts}`"), REQUEST, async {
+            Ok(c.get_required(&k, ns, sts).await?["spec"]["replicas"].as_i64().unwrap_or(1))
+        })
     }
 
     /// Scales a StatefulSet (like `kubectl scale sts NAME --replicas=N`); does not wait.
@@ -233,30 +331,22 @@ pub mod k8s {
             .filter(|n| *n >= 0)
             .ok_or_else(|| fail(&ctx, format!("replicas must be 0 or more, not {replicas}")))?;
         let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let dry = h.dry_run;
+        let retry = retry_for(&ctx, &opts)?;
+        let call = call(&ctx, &opts)?;
+        let (h, c, ns) = (&call.h, &call.c, &call.ns);
+        let what = format!("scaling StatefulSet `{ns}/{sts}` to {n}");
+        // For the journal and the report only: a failed read leaves it out.
         let before = h
-            .block(
-                &format!("reading StatefulSet `{sts}`"),
-                Duration::from_secs(60),
-                c.get_required(&k, &ns, sts),
-            )
-            .or_fail(&ctx)?;
-        let before = before["spec"]["replicas"].as_i64().unwrap_or(1);
-        h.block(
-            &format!("scaling StatefulSet `{sts}`"),
-            Duration::from_secs(60),
-            c.scale(&k, &ns, sts, n, dry),
-        )
-        .or_fail(&ctx)?;
-        h.effect(
-            "k8s.scale",
-            &format!("StatefulSet {ns}/{sts}"),
-            Some(json!(before)),
-            Some(json!(n)),
-            if dry { "dry-run" } else { "done" },
-        );
-        Ok(())
+            .block(&format!("reading StatefulSet `{sts}`"), REQUEST, c.get_required(&k, ns, sts))
+            .ok()
+            .map(|o| json!(o["spec"]["replicas"].as_i64().unwrap_or(1)));
+        let change = Change::new("k8s.scale", format!("StatefulSet {ns}/{sts}"))
+            .detail(json!(n))
+            .before(before)
+            .after(json!(n));
+        call.write(&ctx, change, |dry, _| {
+            call.retrying(&what, retry, || h.block(&what, REQUEST, c.scale(&k, ns, sts, n, dry)))
+        })
     }
 
     /// Waits until a StatefulSet has all its desired replicas ready (and no extra pods),
@@ -275,54 +365,57 @@ pub mod k8s {
         let limit = secs(&ctx, timeout)?;
         let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
         let Call { h, c, ns } = call(&ctx, &opts)?;
-        if h.dry_run {
+        if h.dry_run() {
             h.say("  ~", "36", &format!("would wait for StatefulSet {ns}/{sts} to be ready"));
             return Ok(());
         }
         let last = std::sync::Mutex::new(String::from("not seen yet"));
         let what = format!("waiting for StatefulSet `{ns}/{sts}` to be ready");
         let pods = K8sClient::kind("Pod").or_fail(&ctx)?;
-        let r = h.block(&what, limit, async {
-            let o = c
-                .wait_for(&k, &ns, sts, |o| match o {
-                    None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
-                    Some(o) => {
-                        *last.lock().unwrap() = describe_sts(o);
-                        if sts_ready(o) { Check::Done(o.clone()) } else { Check::Pending }
-                    }
-                })
-                .await?;
-            // Scaled down: also wait until the removed pods have terminated, so that a
-            // stopped component really is stopped (no pod still writing while it terminates).
-            let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
-            let selector = o["spec"]["selector"]["matchLabels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
-            if selector.is_empty() {
-                return Ok::<(), K8sError>(());
-            }
-            // One watch over the selected pods (not one per terminating pod).
-            c.wait_for_selected(&pods, &ns, &selector, |all| {
-                let going = all.iter().find(|p| {
-                    let name = p["metadata"]["name"].as_str().unwrap_or("");
-                    let ordinal = name.rsplit('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
-                    ordinal >= want || !p["metadata"]["deletionTimestamp"].is_null()
-                });
-                match going {
-                    Some(p) => {
-                        *last.lock().unwrap() = format!("pod `{}` still terminating", p["metadata"]["name"].as_str().unwrap_or(""));
-                        Check::Pending
-                    }
-                    None => Check::Done(()),
+        let key = json!(["k8s.wait_ready", ns, sts]);
+        let r = h.observe(key, || {
+            h.block(&what, limit, async {
+                let o = c
+                    .wait_for(&k, &ns, sts, |o| match o {
+                        None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
+                        Some(o) => {
+                            *last.lock().unwrap() = describe_sts(o);
+                            if sts_ready(o) { Check::Done(o.clone()) } else { Check::Pending }
+                        }
+                    })
+                    .await?;
+                // Scaled down: also wait until the removed pods have terminated, so that a
+                // stopped component really is stopped (no pod still writing while it terminates).
+                let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
+                let selector = o["spec"]["selector"]["matchLabels"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default();
+                if selector.is_empty() {
+                    return Ok::<(), K8sError>(());
                 }
+                // One watch over the selected pods (not one per terminating pod).
+                c.wait_for_selected(&pods, &ns, &selector, |all| {
+                    let going = all.iter().find(|p| {
+                        let name = p["metadata"]["name"].as_str().unwrap_or("");
+                        let ordinal = name.rsplit('-').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+                        ordinal >= want || !p["metadata"]["deletionTimestamp"].is_null()
+                    });
+                    match going {
+                        Some(p) => {
+                            *last.lock().unwrap() = format!("pod `{}` still terminating", p["metadata"]["name"].as_str().unwrap_or(""));
+                            Check::Pending
+                        }
+                        None => Check::Done(()),
+                    }
+                })
+                .await
             })
-            .await
         });
         r.map_err(|e| fail(&ctx, format!("{e} (last seen: {})", last.lock().unwrap())))
     }
@@ -343,30 +436,33 @@ pub mod k8s {
         let limit = secs(&ctx, timeout)?;
         let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
         let Call { h, c, ns } = call(&ctx, &opts)?;
-        if h.dry_run {
+        if h.dry_run() {
             h.say("  ~", "36", &format!("would wait for the rollout of StatefulSet {ns}/{sts}"));
             return Ok(());
         }
         let last = std::sync::Mutex::new(String::from("not seen yet"));
         let what = format!("waiting for the rollout of StatefulSet `{ns}/{sts}`");
-        let r = h.block(
-            &what,
-            limit,
-            c.wait_for(&k, &ns, sts, |o| match o {
-                None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
-                Some(o) => {
-                    *last.lock().unwrap() = describe_sts(o);
-                    let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
-                    let st = &o["status"];
-                    let revs_ok = st["updateRevision"].is_null() || st["currentRevision"] == st["updateRevision"] || want == 0;
-                    if sts_ready(o) && i(&st["updatedReplicas"]) == want && revs_ok {
-                        Check::Done(())
-                    } else {
-                        Check::Pending
+        let key = json!(["k8s.wait_rollout", ns, sts]);
+        let r = h.observe(key, || {
+            h.block(
+                &what,
+                limit,
+                c.wait_for(&k, &ns, sts, |o| match o {
+                    None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
+                    Some(o) => {
+                        *last.lock().unwrap() = describe_sts(o);
+                        let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
+                        let st = &o["status"];
+                        let revs_ok = st["updateRevision"].is_null() || st["currentRevision"] == st["updateRevision"] || want == 0;
+                        if sts_ready(o) && i(&st["updatedReplicas"]) == want && revs_ok {
+                            Check::Done(())
+                        } else {
+                            Check::Pending
+                        }
                     }
-                }
-            }),
-        );
+                }),
+            )
+        });
         r.map_err(|e| fail(&ctx, format!("{e} (last seen: {})", last.lock().unwrap())))
     }
 
@@ -384,24 +480,24 @@ pub mod k8s {
     #[rhai_fn(return_raw, name = "rollout_restart")]
     pub fn rollout_restart_in(ctx: NativeCallContext, sts: &str, opts: Map) -> RhaiResultOf<()> {
         let k = K8sClient::kind("StatefulSet").or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
+        let call = call(&ctx, &opts)?;
+        let (h, c, ns) = (&call.h, &call.c, &call.ns);
+        // The restart's time is its plan: carried out again after a crash, the same
+        // annotation restarts the pods once, not twice.
         let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}});
-        let dry = h.dry_run;
-        h.block(
-            &format!("restarting StatefulSet `{sts}`"),
-            Duration::from_secs(60),
-            c.patch(&k, &ns, sts, &patch, dry),
-        )
-        .or_fail(&ctx)?;
-        h.effect(
-            "k8s.rollout_restart",
-            &format!("StatefulSet {ns}/{sts}"),
-            None,
-            Some(json!(at)),
-            if dry { "dry-run" } else { "done" },
-        );
-        Ok(())
+        let change = Change::new("k8s.rollout_restart", format!("StatefulSet {ns}/{sts}"))
+            .after(json!(at))
+            .plan(json!({ "restartedAt": at }));
+        call.write(&ctx, change, |dry, plan| {
+            let at = plan["restartedAt"].as_str().unwrap_or(&at).to_owned();
+            let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}});
+            h.block(
+                &format!("restarting StatefulSet `{sts}`"),
+                REQUEST,
+                c.patch(&k, ns, sts, &patch, dry),
+            )
+            .map(|_| ())
+        })
     }
 
     /// Creates a Job from a CronJob's template (like `kubectl create job NAME --from=CronJob/CRON`).
@@ -419,18 +515,31 @@ pub mod k8s {
     pub fn create_job_from_cronjob_in(ctx: NativeCallContext, cronjob: &str, job: &str, opts: Map) -> RhaiResultOf<()> {
         let cj_kind = K8sClient::kind("CronJob").or_fail(&ctx)?;
         let job_kind = K8sClient::kind("Job").or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let cj = h
-            .block(
-                &format!("reading CronJob `{cronjob}`"),
-                Duration::from_secs(60),
-                c.get_required(&cj_kind, &ns, cronjob),
-            )
-            .or_fail(&ctx)?;
+        let call = call(&ctx, &opts)?;
+        let (h, c, ns) = (&call.h, &call.c, &call.ns);
+        let key = json!(["k8s.get", "CronJob", ns, cronjob]);
+        let cj: Value = call.read(
+            &ctx,
+            key,
+            &format!("reading CronJob `{cronjob}`"),
+            REQUEST,
+            c.get_required(&cj_kind, ns, cronjob),
+        )?;
         let tpl = &cj["spec"]["jobTemplate"];
         let mut annotations = tpl["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
         annotations.insert("cronjob.kubernetes.io/instantiate".into(), json!("manual"));
-        let obj = json!({
+        // Which run created it: a crashed attempt's Job is recognised as its own.
+        let run = h.state().run_id().unwrap_or_default();
+        let change = Change::new("k8s.create_job", format!("Job {ns}/{job}"))
+            .after(json!(format!("from CronJob/{cronjob}")))
+            .plan(json!({ "run": run }));
+        call.write(&ctx, change, |dry, plan| {
+            let run = plan["run"].as_str().unwrap_or("").to_owned();
+            let mut annotations = annotations.clone();
+            if !run.is_empty() {
+                annotations.insert(CREATED_BY.into(), json!(run));
+            }
+            let obj = json!({
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": {
                 "name": job, "namespace": ns,
@@ -439,22 +548,22 @@ pub mod k8s {
                 "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob, "uid": cj["metadata"]["uid"].clone(), "controller": true}],
             },
             "spec": tpl["spec"].clone(),
-        });
-        let dry = h.dry_run;
-        h.block(
-            &format!("creating Job `{job}`"),
-            Duration::from_secs(60),
-            c.create(&job_kind, &ns, obj, dry),
-        )
-        .or_fail(&ctx)?;
-        h.effect(
-            "k8s.create_job",
-            &format!("Job {ns}/{job}"),
-            None,
-            Some(json!(format!("from CronJob/{cronjob}"))),
-            if dry { "dry-run" } else { "done" },
-        );
-        Ok(())
+            });
+            match h.block(&format!("creating Job `{job}`"), REQUEST, c.create(&job_kind, ns, obj, dry)) {
+                Ok(_) => Ok(()),
+                // Carried out again after a crash: the Job the first attempt created is ours.
+                Err(BlockError::Inner(e)) if e.already_exists() && !run.is_empty() => {
+                    let existing = h.block(&format!("reading Job `{job}`"), REQUEST, c.get_required(&job_kind, ns, job))?;
+                    if existing["metadata"]["annotations"][CREATED_BY] == json!(run) {
+                        h.info(&format!("Job {ns}/{job} was already created by this run"));
+                        Ok(())
+                    } else {
+                        Err(BlockError::Inner(e))
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// Waits until a Job completes; fails when it fails (with the tail of its log).
@@ -473,7 +582,7 @@ pub mod k8s {
         let limit = secs(&ctx, timeout)?;
         let k = K8sClient::kind("Job").or_fail(&ctx)?;
         let Call { h, c, ns } = call(&ctx, &opts)?;
-        if h.dry_run {
+        if h.dry_run() {
             h.say("  ~", "36", &format!("would wait for Job {ns}/{job} to complete"));
             return Ok("Complete".into());
         }
@@ -483,29 +592,32 @@ pub mod k8s {
                 .and_then(|cs| cs.iter().find(|c| c["type"] == t && c["status"] == "True").cloned())
         };
         let what = format!("waiting for Job `{ns}/{job}` to complete");
-        let r = h.block(
-            &what,
-            limit,
-            c.wait_for(&k, &ns, job, |o| match o {
-                None => Check::Failed(format!("Job `{job}` not found in namespace `{ns}`")),
-                Some(o) => {
-                    if cond(o, "Complete").is_some() {
-                        Check::Done(())
-                    } else if let Some(f) = cond(o, "Failed") {
-                        Check::Failed(format!(
-                            "Job `{job}` failed: {} {}",
-                            f["reason"].as_str().unwrap_or(""),
-                            f["message"].as_str().unwrap_or("")
-                        ))
-                    } else {
-                        Check::Pending
+        let key = json!(["k8s.wait_job", ns, job]);
+        let r = h.observe(key, || {
+            h.block(
+                &what,
+                limit,
+                c.wait_for(&k, &ns, job, |o| match o {
+                    None => Check::Failed(format!("Job `{job}` not found in namespace `{ns}`")),
+                    Some(o) => {
+                        if cond(o, "Complete").is_some() {
+                            Check::Done(())
+                        } else if let Some(f) = cond(o, "Failed") {
+                            Check::Failed(format!(
+                                "Job `{job}` failed: {} {}",
+                                f["reason"].as_str().unwrap_or(""),
+                                f["message"].as_str().unwrap_or("")
+                            ))
+                        } else {
+                            Check::Pending
+                        }
                     }
-                }
-            }),
-        );
+                }),
+            )
+        });
         match r {
             Ok(()) => Ok("Complete".into()),
-            Err(BlockError::Inner(K8sError::Condition(why))) => {
+            Err(crate::engine::GateError::Failed(BlockError::Inner(K8sError::Condition(why)))) => {
                 // Add the tail of the job pod's log: what an operator would look at next.
                 let pods = K8sClient::kind("Pod").or_fail(&ctx)?;
                 let sel = format!("job-name={job}");
@@ -542,15 +654,16 @@ pub mod k8s {
     #[rhai_fn(return_raw, name = "logs")]
     pub fn logs_in(ctx: NativeCallContext, pod: &str, container: &str, opts: Map) -> RhaiResultOf<String> {
         let tail = opts.get("tail").and_then(|v| v.as_int().ok());
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let s = h
-            .block(
-                &format!("reading the log of `{pod}`"),
-                Duration::from_secs(60),
-                c.logs(&ns, pod, container, tail),
-            )
-            .or_fail(&ctx)?;
-        Ok(h.secrets.redact(&s))
+        let call = call(&ctx, &opts)?;
+        let key = json!(["k8s.logs", call.ns, pod, container, tail]);
+        let s: String = call.read(
+            &ctx,
+            key,
+            &format!("reading the log of `{pod}`"),
+            REQUEST,
+            call.c.logs(&call.ns, pod, container, tail),
+        )?;
+        Ok(call.h.secrets().redact(&s))
     }
 
     /// Follows a container's log (like `kubectl logs -f POD -c CONTAINER`), printing each
@@ -588,37 +701,47 @@ pub mod k8s {
         };
         let quiet = opts.get("quiet").and_then(|v| v.as_bool().ok()).unwrap_or(false);
         let Call { h, c, ns } = call(&ctx, &opts)?;
-        if h.dry_run {
+        if h.dry_run() {
             h.say("  ~", "36", &format!("would follow the log of {ns}/{pod} container {container}"));
             return Ok(String::new());
         }
         let what = format!("following the log of `{ns}/{pod}` container `{container}` until /{until}/");
         let hh = h.clone();
-        let r = h.block(
-            &what,
-            limit,
-            c.follow_logs(&ns, pod, container, |line| {
-                if !quiet {
-                    hh.say("  │", "2", line);
-                }
-                if let Some(f) = &fail_re
-                    && f.is_match(line)
-                {
-                    return Some(Err(line.to_owned()));
-                }
-                match &until_re {
-                    Some(u) if u.is_match(line) => Some(Ok(line.to_owned())),
-                    _ => None,
-                }
-            }),
-        );
+        let key = json!([
+            "k8s.follow_logs",
+            ns,
+            pod,
+            container,
+            until,
+            opts.get("fail").map(|v| v.to_string())
+        ]);
+        let r = h.observe(key, || {
+            h.block(
+                &what,
+                limit,
+                c.follow_logs(&ns, pod, container, |line| {
+                    if !quiet {
+                        hh.say("  │", "2", line);
+                    }
+                    if let Some(f) = &fail_re
+                        && f.is_match(line)
+                    {
+                        return Some(Err(line.to_owned()));
+                    }
+                    match &until_re {
+                        Some(u) if u.is_match(line) => Some(Ok(line.to_owned())),
+                        _ => None,
+                    }
+                }),
+            )
+        });
         match r {
             Ok(Some(Ok(line))) => Ok(line),
             Ok(Some(Err(line))) => Err(fail(
                 &ctx,
                 format!(
                     "the log of `{pod}` container `{container}` reports a failure: {}",
-                    h.secrets.redact(&line)
+                    h.secrets().redact(&line)
                 ),
             )),
             Ok(None) if until_re.is_none() => Ok(String::new()),
@@ -644,22 +767,14 @@ pub mod k8s {
     pub fn patch_in(ctx: NativeCallContext, kind: &str, name: &str, patch: Map, opts: Map) -> RhaiResultOf<Dynamic> {
         let k = K8sClient::kind(kind).or_fail(&ctx)?;
         let p: Value = rhai::serde::from_dynamic(&Dynamic::from_map(patch))?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let dry = h.dry_run;
-        let v = h
-            .block(
-                &format!("patching {kind} `{name}`"),
-                Duration::from_secs(60),
-                c.patch(&k, &ns, name, &p, dry),
-            )
-            .or_fail(&ctx)?;
-        h.effect(
-            "k8s.patch",
-            &format!("{} {ns}/{name}", k.ar.kind),
-            None,
-            Some(p),
-            if dry { "dry-run" } else { "done" },
-        );
+        let call = call(&ctx, &opts)?;
+        let (h, c, ns) = (&call.h, &call.c, &call.ns);
+        let change = Change::new("k8s.patch", format!("{} {ns}/{name}", k.ar.kind))
+            .detail(p.clone())
+            .after(p.clone());
+        let v: Value = call.write(&ctx, change, |dry, _| {
+            h.block(&format!("patching {kind} `{name}`"), REQUEST, c.patch(&k, ns, name, &p, dry))
+        })?;
         to_dyn(v)
     }
 
@@ -677,22 +792,22 @@ pub mod k8s {
     pub fn delete_in(ctx: NativeCallContext, kind: &str, name: &str, opts: Map) -> RhaiResultOf<()> {
         let k = K8sClient::kind(kind).or_fail(&ctx)?;
         let prop = opts.get("propagation").map(|v| v.to_string());
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let dry = h.dry_run;
-        h.block(
-            &format!("deleting {kind} `{name}`"),
-            Duration::from_secs(60),
-            c.delete(&k, &ns, name, prop.as_deref(), dry),
-        )
-        .or_fail(&ctx)?;
-        h.effect(
-            "k8s.delete",
-            &format!("{} {ns}/{name}", k.ar.kind),
-            None,
-            prop.map(|p| json!(format!("propagation {p}"))),
-            if dry { "dry-run" } else { "done" },
-        );
-        Ok(())
+        let call = call(&ctx, &opts)?;
+        let (h, c, ns) = (&call.h, &call.c, &call.ns);
+        let change = Change::new("k8s.delete", format!("{} {ns}/{name}", k.ar.kind))
+            .detail(json!(prop))
+            .after(prop.as_ref().map(|p| json!(format!("propagation {p}"))));
+        call.write(&ctx, change, |dry, plan| {
+            match h.block(
+                &format!("deleting {kind} `{name}`"),
+                REQUEST,
+                c.delete(&k, ns, name, prop.as_deref(), dry),
+            ) {
+                // Carried out again after a crash: the first attempt deleted it.
+                Err(BlockError::Inner(K8sError::NotFound { .. })) if plan["again"] == true => Ok(()),
+                r => r,
+            }
+        })
     }
 
     /// Waits until an object no longer exists.
@@ -701,14 +816,17 @@ pub mod k8s {
         let limit = secs(&ctx, timeout)?;
         let k = K8sClient::kind(kind).or_fail(&ctx)?;
         let Call { h, c, ns } = call(&ctx, &opts)?;
-        if h.dry_run {
+        if h.dry_run() {
             return Ok(());
         }
-        h.block(
-            &format!("waiting for {kind} `{ns}/{name}` to be deleted"),
-            limit,
-            c.wait_for(&k, &ns, name, |o| if o.is_none() { Check::Done(()) } else { Check::Pending }),
-        )
+        let key = json!(["k8s.wait_deleted", k.ar.kind, ns, name]);
+        h.observe(key, || {
+            h.block(
+                &format!("waiting for {kind} `{ns}/{name}` to be deleted"),
+                limit,
+                c.wait_for(&k, &ns, name, |o| if o.is_none() { Check::Done(()) } else { Check::Pending }),
+            )
+        })
         .or_fail(&ctx)
     }
 
@@ -723,31 +841,29 @@ pub mod k8s {
             return Err(fail(&ctx, format!("`{size}` is not a storage size (e.g. 55Gi)")));
         }
         let k = K8sClient::kind("pvc").or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let cur = h
+        let call = call(&ctx, &opts)?;
+        let (h, c, ns) = (&call.h, &call.c, &call.ns);
+        let before = h
             .block(
                 &format!("reading PersistentVolumeClaim `{pvc}`"),
-                Duration::from_secs(60),
-                c.get_required(&k, &ns, pvc),
+                REQUEST,
+                c.get_required(&k, ns, pvc),
             )
-            .or_fail(&ctx)?;
-        let before = cur["spec"]["resources"]["requests"]["storage"].clone();
+            .ok()
+            .map(|cur| cur["spec"]["resources"]["requests"]["storage"].clone());
         let p = json!({"spec": {"resources": {"requests": {"storage": size}}}});
-        let dry = h.dry_run;
-        h.block(
-            &format!("resizing PersistentVolumeClaim `{pvc}`"),
-            Duration::from_secs(60),
-            c.patch(&k, &ns, pvc, &p, dry),
-        )
-        .or_fail(&ctx)?;
-        h.effect(
-            "k8s.pvc_resize",
-            &format!("PersistentVolumeClaim {ns}/{pvc}"),
-            Some(before),
-            Some(json!(size)),
-            if dry { "dry-run" } else { "done" },
-        );
-        Ok(())
+        let change = Change::new("k8s.pvc_resize", format!("PersistentVolumeClaim {ns}/{pvc}"))
+            .detail(json!(size))
+            .before(before)
+            .after(json!(size));
+        call.write(&ctx, change, |dry, _| {
+            h.block(
+                &format!("resizing PersistentVolumeClaim `{pvc}`"),
+                REQUEST,
+                c.patch(&k, ns, pvc, &p, dry),
+            )
+            .map(|_| ())
+        })
     }
 
     /// Waits until a PersistentVolumeClaim's `status.capacity.storage` reaches `size`.
@@ -760,23 +876,26 @@ pub mod k8s {
         let want = quantity_bytes(size).ok_or_else(|| fail(&ctx, format!("`{size}` is not a storage size (e.g. 55Gi)")))?;
         let k = K8sClient::kind("pvc").or_fail(&ctx)?;
         let Call { h, c, ns } = call(&ctx, &opts)?;
-        if h.dry_run {
+        if h.dry_run() {
             return Ok(());
         }
         let last = std::sync::Mutex::new(String::from("unknown"));
-        let r = h.block(
-            &format!("waiting for PersistentVolumeClaim `{ns}/{pvc}` to reach {size}"),
-            limit,
-            c.wait_for(&k, &ns, pvc, |o| match o {
-                None => Check::Failed(format!("PersistentVolumeClaim `{pvc}` not found in namespace `{ns}`")),
-                Some(o) => {
-                    let cap = o["status"]["capacity"]["storage"].as_str().unwrap_or("").to_owned();
-                    let ok = quantity_bytes(&cap).is_some_and(|b| b >= want);
-                    *last.lock().unwrap() = cap;
-                    if ok { Check::Done(()) } else { Check::Pending }
-                }
-            }),
-        );
+        let key = json!(["k8s.wait_pvc_capacity", ns, pvc, size]);
+        let r = h.observe(key, || {
+            h.block(
+                &format!("waiting for PersistentVolumeClaim `{ns}/{pvc}` to reach {size}"),
+                limit,
+                c.wait_for(&k, &ns, pvc, |o| match o {
+                    None => Check::Failed(format!("PersistentVolumeClaim `{pvc}` not found in namespace `{ns}`")),
+                    Some(o) => {
+                        let cap = o["status"]["capacity"]["storage"].as_str().unwrap_or("").to_owned();
+                        let ok = quantity_bytes(&cap).is_some_and(|b| b >= want);
+                        *last.lock().unwrap() = cap;
+                        if ok { Check::Done(()) } else { Check::Pending }
+                    }
+                }),
+            )
+        });
         r.map_err(|e| fail(&ctx, format!("{e} (capacity last seen: {})", last.lock().unwrap())))
     }
 
@@ -786,21 +905,24 @@ pub mod k8s {
         let limit = secs(&ctx, timeout)?;
         let k = K8sClient::kind("Pod").or_fail(&ctx)?;
         let Call { h, c, ns } = call(&ctx, &Map::new())?;
-        if h.dry_run {
+        if h.dry_run() {
             return Ok(());
         }
-        h.block(
-            &format!("waiting for pod `{ns}/{pod}` to be ready"),
-            limit,
-            c.wait_for(&k, &ns, pod, |o| {
-                let ready = o
-                    .and_then(|o| o["status"]["conditions"].as_array().cloned())
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
-                if ready { Check::Done(()) } else { Check::Pending }
-            }),
-        )
+        let key = json!(["k8s.wait_pod_ready", ns, pod]);
+        h.observe(key, || {
+            h.block(
+                &format!("waiting for pod `{ns}/{pod}` to be ready"),
+                limit,
+                c.wait_for(&k, &ns, pod, |o| {
+                    let ready = o
+                        .and_then(|o| o["status"]["conditions"].as_array().cloned())
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                    if ready { Check::Done(()) } else { Check::Pending }
+                }),
+            )
+        })
         .or_fail(&ctx)
     }
 
@@ -819,14 +941,16 @@ pub mod k8s {
     pub fn secret_in(ctx: NativeCallContext, name: &str, opts: Map) -> RhaiResultOf<Map> {
         use base64::Engine as _;
         let k = K8sClient::kind("Secret").or_fail(&ctx)?;
-        let Call { h, c, ns } = call(&ctx, &opts)?;
-        let v = h
-            .block(
-                &format!("reading Secret `{name}`"),
-                Duration::from_secs(60),
-                c.get_required(&k, &ns, name),
-            )
-            .or_fail(&ctx)?;
+        let call = call(&ctx, &opts)?;
+        let key = json!(["k8s.get", "Secret", call.ns, name]);
+        let v: Value = call.read(
+            &ctx,
+            key,
+            &format!("reading Secret `{name}`"),
+            REQUEST,
+            call.c.get_required(&k, &call.ns, name),
+        )?;
+        let h = &call.h;
         let mut m = Map::new();
         if let Some(data) = v["data"].as_object() {
             for (key, val) in data {
@@ -834,7 +958,7 @@ pub mod k8s {
                     .decode(val.as_str().unwrap_or(""))
                     .unwrap_or_default();
                 let s = String::from_utf8_lossy(&raw).into_owned();
-                h.secrets.add(&s);
+                h.secrets().add(&s);
                 m.insert(key.as_str().into(), s.into());
             }
         }
@@ -844,9 +968,14 @@ pub mod k8s {
     /// The API server's version (`v1.32.4`).
     #[rhai_fn(return_raw)]
     pub fn server_version(ctx: NativeCallContext) -> RhaiResultOf<String> {
-        let Call { h, c, .. } = call(&ctx, &Map::new())?;
-        h.block("reading the server version", Duration::from_secs(30), c.version())
-            .or_fail(&ctx)
+        let call = call(&ctx, &Map::new())?;
+        call.read(
+            &ctx,
+            json!(["k8s.server_version"]),
+            "reading the server version",
+            Duration::from_secs(30),
+            call.c.version(),
+        )
     }
 }
 

@@ -396,7 +396,7 @@ impl ReplHelper {
         let Some(host) = self.catalog.borrow().host.clone() else {
             return Vec::new();
         };
-        let ns = ns.map(str::to_owned).unwrap_or_else(|| host.target.namespace.clone());
+        let ns = ns.map(str::to_owned).unwrap_or_else(|| host.target().namespace.clone());
         let key = (kind.to_owned(), ns.clone());
         if let Some((at, v)) = self.cache.borrow().get(&key)
             && at.elapsed() < Duration::from_secs(5)
@@ -418,7 +418,7 @@ impl ReplHelper {
         let Some(host) = self.catalog.borrow().host.clone() else {
             return Vec::new();
         };
-        let ns = host.target.namespace.clone();
+        let ns = host.target().namespace.clone();
         let Some(objs) = fetch_objects(&host, "Pod", &ns) else {
             return Vec::new();
         };

@@ -19,23 +19,22 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Cmd, Config, EditMode, Editor, KeyCode, KeyEvent, Modifiers};
 
-use crate::cli::{self, EXIT_ABORTED, EXIT_FAILED, EXIT_OK, Failure, ReplArgs, Session};
 use crate::engine::host::Cancel;
 use crate::engine::{self, Host, resolver::StdlibResolver};
+use crate::run::{self, EXIT_ABORTED, EXIT_FAILED, EXIT_OK, Failure, Session, TargetSpec};
 use helper::{COMMANDS, Catalog, FnInfo, ReplHelper};
 
 /// Runs the console: interactive on a terminal, line by line from a pipe.
-pub fn main(args: ReplArgs) -> Result<u8, Failure> {
-    let params = cli::parse_sets(&args.set)?;
-    let session = cli::open_session(&args.target, params)?;
+pub fn main(target: &TargetSpec, params: BTreeMap<String, String>, dry_run: bool, history: Option<PathBuf>) -> Result<u8, Failure> {
+    let session = run::session::open(target, params)?;
     let code = {
         let _guard = session.rt.enter();
         let slot: CancelSlot = Arc::new(Mutex::new(None));
         install_ctrl_c(&session.bg, slot.clone());
-        let mut repl = Repl::new(&session, args.dry_run, slot);
-        eprintln!("{}", session.banner("incident console", args.dry_run));
+        let mut repl = Repl::new(&session, dry_run, slot);
+        eprintln!("{}", session.banner("incident console", dry_run));
         let code = if std::io::stdin().is_terminal() {
-            let history = args.history.clone().or_else(default_history);
+            let history = history.clone().or_else(default_history);
             repl.interactive(history)
         } else {
             repl.piped(std::io::stdin().lock())
@@ -159,7 +158,7 @@ impl<'s> Repl<'s> {
     /// with a warning.
     pub fn new(session: &'s Session, dry_run: bool, slot: CancelSlot) -> Self {
         let host = Arc::new(session.host(None, dry_run, false, false));
-        let host_fns = cli::functions()
+        let host_fns = crate::script_api::functions()
             .into_iter()
             .map(|(module, name, signature, summary, doc)| FnInfo {
                 module,
@@ -193,7 +192,7 @@ impl<'s> Repl<'s> {
 
     /// Builds the engine for the current host and registers the modules every entry sees.
     fn rebuild_engine(&mut self) {
-        let mut engine = engine::build(self.host.clone());
+        let mut engine = crate::script_api::engine(self.host.clone());
         let resolver = StdlibResolver::new(&self.host);
         let mut ok = Vec::new();
         let mut shown: Vec<String> = Vec::new();
@@ -247,7 +246,7 @@ impl<'s> Repl<'s> {
         vars.dedup();
         let contexts = self
             .host
-            .target
+            .target()
             .kubeconfig
             .as_ref()
             .and_then(|p| kube::config::Kubeconfig::read_from(p).ok())
@@ -264,12 +263,12 @@ impl<'s> Repl<'s> {
 
     /// The helper for the line editor (shares the catalog).
     pub fn helper(&self) -> ReplHelper {
-        ReplHelper::new(self.catalog.clone(), self.host.out.color)
+        ReplHelper::new(self.catalog.clone(), self.host.out().color)
     }
 
     /// The prompt: the target namespace (and a dry-run mark).
     pub fn prompt(&self) -> String {
-        format!("{}{}> ", self.host.target.namespace, if self.dry_run { " (dry run)" } else { "" })
+        format!("{}{}> ", self.host.target().namespace, if self.dry_run { " (dry run)" } else { "" })
     }
 
     /// Handles one entry: a `:command` or Rhai code.
@@ -304,11 +303,11 @@ impl<'s> Repl<'s> {
                 Err(e) => Reply::err(e),
             },
             ":load" | ":l" => Reply::err("usage: :load SCRIPT (a path, or a procedure name like `license_renew`)"),
-            ":ns" if arg.is_empty() => Reply::out(self.host.target.namespace.clone()),
+            ":ns" if arg.is_empty() => Reply::out(self.host.target().namespace.clone()),
             ":ns" => {
                 let ns = arg.to_owned();
                 self.retarget(|t| t.namespace = ns);
-                Reply::note(format!("namespace: {}", self.host.target.namespace))
+                Reply::note(format!("namespace: {}", self.host.target().namespace))
             }
             ":context" if arg.is_empty() => Reply::out(self.context_info()),
             ":context" => self.switch_context(arg),
@@ -386,7 +385,7 @@ impl<'s> Repl<'s> {
                 vec![
                     format!("{}{n}", if constant { "const " } else { "" }),
                     v.type_name().rsplit("::").next().unwrap_or("").to_owned(),
-                    self.host.secrets.redact(&format!("{first}{more}")),
+                    self.host.secrets().redact(&format!("{first}{more}")),
                 ]
             })
             .collect();
@@ -397,7 +396,7 @@ impl<'s> Repl<'s> {
     }
 
     fn context_info(&self) -> String {
-        let t = &self.host.target;
+        let t = self.host.target();
         let mut m = serde_json::Map::new();
         let mut put = |k: &str, v: Option<String>| {
             m.insert(k.into(), serde_json::Value::String(v.unwrap_or_else(|| "-".into())));
@@ -415,9 +414,13 @@ impl<'s> Repl<'s> {
         put("tools dir", t.tools_dir.as_ref().map(|p| p.display().to_string()));
         put(
             "server",
-            self.host.k8s.get().map(|c| c.server.clone()).or(Some("(not connected yet)".into())),
+            self.host
+                .clients()
+                .get::<crate::k8s::client::K8sClient>()
+                .map(|c| c.server.clone())
+                .or(Some("(not connected yet)".into())),
         );
-        put("vantiq url", self.host.vantiq.url.clone());
+        put("vantiq url", self.host.vantiq().url.clone());
         put(
             "mode",
             Some(
@@ -447,41 +450,35 @@ impl<'s> Repl<'s> {
         }
         let name = name.to_owned();
         self.retarget(|t| t.context = Some(name));
-        Reply::note(format!("context: {}", self.host.target.context.as_deref().unwrap_or("")))
+        Reply::note(format!("context: {}", self.host.target().context.as_deref().unwrap_or("")))
     }
 
     /// Points the session at another namespace or context: a new host (and engine) with
     /// the same secrets to redact and the same remembered values; the scope and
     /// functions stay.
     fn retarget(&mut self, change: impl FnOnce(&mut crate::engine::host::Target)) {
-        let mut target = self.host.target.clone();
+        let mut target = self.host.target().clone();
         change(&mut target);
-        let same_cluster = target.context == self.host.target.context && target.kubeconfig == self.host.target.kubeconfig;
-        let mut fresh = self.session.host(None, self.dry_run, false, false);
-        fresh.target = target;
         // Release every handle on the old host so its state can move over.
         self.engine = Engine::new_raw();
         self.catalog.borrow_mut().host = None;
         let old = std::mem::replace(&mut self.host, Arc::new(Host::new(self.session.rt.handle().clone())));
         match Arc::try_unwrap(old) {
-            Ok(old) => {
-                fresh.secrets = old.secrets;
-                fresh.remembered = old.remembered;
-                fresh.effects = old.effects;
-                if same_cluster {
-                    fresh.k8s = old.k8s;
-                }
+            Ok(old) => self.host = Arc::new(old.retarget(target)),
+            Err(_) => {
+                eprintln!("vscript: warning: secrets read before this switch may not be redacted any more");
+                let mut fresh = self.session.host(None, self.dry_run, false, false);
+                *fresh.target_mut() = target;
+                self.host = Arc::new(fresh);
             }
-            Err(_) => eprintln!("vscript: warning: secrets read before this switch may not be redacted any more"),
         }
-        self.host = Arc::new(fresh);
         self.rebuild_engine();
     }
 
     /// `:load`: compiles a script and keeps its functions (its statements are not run);
     /// its imports become available as modules.
     fn load(&mut self, spec: &str) -> Result<String, String> {
-        let script = cli::resolve_script(spec, self.host.target.tools_dir.as_deref()).map_err(|f| f.message)?;
+        let script = run::script::resolve_script(spec, self.host.target().tools_dir.as_deref()).map_err(|f| f.message)?;
         let lookup = |n: &str| (n == script.source_name).then(|| script.text.clone());
         let mut ast = self
             .engine
@@ -519,12 +516,11 @@ impl<'s> Repl<'s> {
     /// Evaluates Rhai code against the session's scope and functions.
     fn eval(&mut self, input: &str) -> Reply {
         // From here on Ctrl-C stops this entry (even before it starts running).
-        self.host.cancel.lock().unwrap().reset();
-        *self.slot.lock().unwrap() = Some(self.host.cancel());
+        *self.slot.lock().unwrap() = Some(self.host.state().reset_cancel());
         let reply = self.eval_entry(input);
         *self.slot.lock().unwrap() = None;
         // Completion and later entries get a fresh token.
-        self.host.cancel.lock().unwrap().reset();
+        self.host.state().reset_cancel();
         reply
     }
 
@@ -537,7 +533,7 @@ impl<'s> Repl<'s> {
             Ok(a) => a,
             Err(e) => {
                 let lookup = |n: &str| self.sources.get(n).cloned();
-                return Reply::err(self.host.secrets.redact(&engine::render::render_parse(&e, &name, &lookup)));
+                return Reply::err(self.host.secrets().redact(&engine::render::render_parse(&e, &name, &lookup)));
             }
         };
         entry.set_source(name.clone());
@@ -562,7 +558,7 @@ impl<'s> Repl<'s> {
         }
         match result {
             Ok(v) => Reply {
-                out: pretty::render(&v).map(|s| self.host.secrets.redact(&s)),
+                out: pretty::render(&v).map(|s| self.host.secrets().redact(&s)),
                 ok: true,
                 ..Reply::default()
             },
@@ -606,7 +602,7 @@ impl<'s> Repl<'s> {
             let m = n.rsplit('/').next().unwrap_or(n).trim_end_matches(".rhai");
             resolver.locate(m).map(|(_, s)| s)
         };
-        self.host.secrets.redact(&engine::render::render_eval(e, name, &lookup))
+        self.host.secrets().redact(&engine::render::render_eval(e, name, &lookup))
     }
 
     /// The interactive loop (a terminal): line editing, history, completion, hints.
@@ -642,7 +638,7 @@ impl<'s> Repl<'s> {
         eprintln!("Type :help for help, Tab to complete, Ctrl-D to leave.");
         loop {
             let prompt = self.prompt();
-            let styled = if self.host.out.color {
+            let styled = if self.host.out().color {
                 format!("\x1b[1;34m{prompt}\x1b[0m")
             } else {
                 prompt.clone()
@@ -715,10 +711,11 @@ impl<'s> Repl<'s> {
 fn stdlib_modules(host: &Host) -> Vec<String> {
     let mut names: Vec<String> = crate::shipped::STDLIB.iter().map(|(n, _)| (*n).to_owned()).collect();
     let dirs = host
+        .opts()
         .stdlib_dir
         .iter()
         .cloned()
-        .chain(host.target.tools_dir.iter().map(|t| t.join("stdlib")));
+        .chain(host.target().tools_dir.iter().map(|t| t.join("stdlib")));
     for d in dirs {
         if let Ok(rd) = std::fs::read_dir(d) {
             for e in rd.flatten() {
@@ -807,7 +804,7 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
-        cli::open_session(&cli::TargetArgs::default(), BTreeMap::new()).expect("session")
+        run::session::open(&TargetSpec::default(), BTreeMap::new()).expect("session")
     }
 
     fn repl(s: &Session) -> Repl<'_> {

@@ -13,7 +13,7 @@ use crate::tls::{cert as c, license as l};
 /// Registers a key file's content as a secret, so it can never be printed.
 fn protect_key(h: &Host, path: &Path) {
     if let Ok(text) = std::fs::read_to_string(path) {
-        h.secrets.add(&text);
+        h.secrets().add(&text);
     }
 }
 
@@ -60,7 +60,7 @@ fn remote_impl(ctx: &NativeCallContext, target: &str, opts: &Map) -> RhaiResultO
     }
     // The Vantiq host goes where the configuration says (like curl --resolve).
     if o.connect.is_none()
-        && let Some((name, addr)) = h.vantiq.connect.as_deref().and_then(|c| c.split_once('='))
+        && let Some((name, addr)) = h.vantiq().connect.as_deref().and_then(|c| c.split_once('='))
     {
         let (th, tp) = c::split_host_port(target);
         let (nh, np) = c::split_host_port(name);
@@ -215,9 +215,9 @@ fn license_read(ctx: &NativeCallContext, public_pem: &str, license_key: &str) ->
     let (pp, kp) = (h.path(public_pem), h.path(license_key));
     // register the token before anything can print it
     if let Ok(token) = l::read_token(&kp) {
-        h.secrets.add(&token);
+        h.secrets().add(&token);
         for part in token.split('.').skip(1) {
-            h.secrets.add(part);
+            h.secrets().add(part);
         }
     }
     let (info, _token) = l::inspect(&pp, &kp).map_err(|e| fail(ctx, shown(&h, e)))?;
@@ -277,8 +277,8 @@ mod tests {
         pki.write("public.pem", &[&a.public_pem()]);
         pki.write("license.key", &[&token]);
         let mut h = Host::new(rt.handle().clone());
-        h.out.quiet = true;
-        h.target.tools_dir = Some(pki.dir.path().to_owned());
+        h.out_mut().quiet = true;
+        h.target_mut().tools_dir = Some(pki.dir.path().to_owned());
         let host = Arc::new(h);
         let mut engine = Engine::new();
         engine.set_default_tag(Dynamic::from(host.clone()));
@@ -287,13 +287,13 @@ mod tests {
         let lic: rhai::Map = engine.eval(r#"license::check("public.pem", "license.key")"#).unwrap();
         assert_eq!(lic["issued_to"].to_string(), "Vantiq JP");
         assert!(!format!("{lic:?}").contains(token.split('.').nth(1).unwrap()));
-        assert_eq!(host.secrets.redact(&format!("token={token}")), "token=***");
+        assert_eq!(host.secrets().redact(&format!("token={token}")), "token=***");
 
         let ok: bool = engine.eval(r#"cert::check_pair("fullchain.crt", "private.key")"#).unwrap();
         assert!(ok);
         let key_line = key.lines().nth(1).unwrap();
         assert!(
-            !host.secrets.redact(key_line).contains(key_line),
+            !host.secrets().redact(key_line).contains(key_line),
             "the key is registered as a secret"
         );
         let r: rhai::Map = engine

@@ -179,7 +179,7 @@ fn doc_lists_every_module_function() {
     }
     // Every module function appears, generated from the registrations.
     let mut engine = rhai::Engine::new_raw();
-    vscript::engine::register_modules(&mut engine);
+    vscript::script_api::register_modules(&mut engine);
     for sig in engine.gen_fn_signatures(false) {
         let name = sig.split('(').next().unwrap().to_owned();
         if name.contains("::") {

@@ -49,7 +49,7 @@ fn rhai_blocks() -> Vec<(String, usize, String)> {
 fn every_rhai_block_in_the_docs_compiles() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let host = Arc::new(vscript::engine::Host::new(rt.handle().clone()));
-    let engine = vscript::engine::build(host.clone());
+    let engine = vscript::script_api::engine(host.clone());
     let blocks = rhai_blocks();
     assert!(blocks.len() >= 20, "only {} rhai blocks found", blocks.len());
     let mut bad = Vec::new();
@@ -60,13 +60,13 @@ fn every_rhai_block_in_the_docs_compiles() {
         } else {
             text
         };
-        let script = vscript::cli::Script {
+        let script = vscript::run::script::Script {
             name: "doc".into(),
             source_name: format!("{file}:{line}"),
             text,
             origin: "docs".into(),
         };
-        if let Err(f) = vscript::cli::compile(&engine, &script, &host) {
+        if let Err(f) = vscript::run::script::compile(&engine, &script, &host) {
             bad.push(format!("{file} (block at line {line}):\n{}", f.message));
         }
     }
@@ -77,20 +77,20 @@ fn every_rhai_block_in_the_docs_compiles() {
 fn every_shipped_script_and_stdlib_module_compiles_in_strict_mode() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let host = Arc::new(vscript::engine::Host::new(rt.handle().clone()));
-    let engine = vscript::engine::build(host.clone());
+    let engine = vscript::script_api::engine(host.clone());
     assert!(vscript::shipped::SCRIPTS.len() >= 13);
     for (name, text) in vscript::shipped::SCRIPTS {
-        let script = vscript::cli::Script {
+        let script = vscript::run::script::Script {
             name: (*name).into(),
             source_name: format!("scripts/{name}.rhai"),
             text: (*text).into(),
             origin: "shipped".into(),
         };
-        if let Err(f) = vscript::cli::compile(&engine, &script, &host) {
+        if let Err(f) = vscript::run::script::compile(&engine, &script, &host) {
             panic!("{}", f.message);
         }
         assert!(
-            !vscript::cli::describe(text).is_empty(),
+            !vscript::run::script::describe(text).is_empty(),
             "scripts/{name}.rhai has no //! description"
         );
     }

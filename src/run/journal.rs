@@ -9,6 +9,9 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
+use crate::engine::host::Resumed;
+use crate::engine::replay::{journal_form, step_history};
+
 /// An open journal file.
 pub struct Journal {
     pub id: String,
@@ -51,11 +54,14 @@ impl Journal {
     /// A step's end is not flushed by itself: if the machine crashes before the next
     /// flush, the steps since the last change are run again on resume — they changed
     /// nothing, and what they remembered was flushed.
+    ///
+    /// A change's intent (`effect-start`) is flushed before the change is made: with it go
+    /// the readings that led to it, so a step re-entered after a crash replays them.
     pub fn event(&self, kind: &str, data: Value) {
         let line = json!({ "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "event": kind, "data": data });
         let mut f = self.file.lock().unwrap();
         let _ = f.write_all(format!("{line}\n").as_bytes());
-        if matches!(kind, "effect" | "remember" | "confirm" | "end") {
+        if matches!(kind, "effect-start" | "effect" | "remember" | "confirm" | "lease-lost" | "end") {
             let _ = f.sync_data();
         }
     }
@@ -80,6 +86,8 @@ pub struct RunRecord {
     pub params: serde_json::Map<String, Value>,
     /// Changes made by the attempts this run resumed (a chain of `--resume`s).
     pub prior_changes: u64,
+    /// The attempts this run continues, oldest first (a chain of `--resume`s).
+    pub chain: Vec<String>,
     pub events: Vec<Value>,
 }
 
@@ -90,8 +98,45 @@ impl RunRecord {
             + self
                 .events
                 .iter()
-                .filter(|e| e["event"] == "effect" && e["data"]["result"] == "done")
+                .filter(|e| e["event"] == "effect" && e["data"]["result"] == "done" && e["data"]["replayed"] != true)
                 .count() as u64
+    }
+
+    /// This run and the attempts it continues, oldest first.
+    pub fn chain(&self) -> Vec<String> {
+        let mut c = self.chain.clone();
+        c.push(self.id.clone());
+        c
+    }
+
+    /// What a run resuming this one takes over.
+    pub fn resumed(&self) -> Resumed {
+        let steps = step_history(&self.events);
+        Resumed {
+            remembered: self.remembered.clone().into_iter().collect(),
+            completed: steps.completed,
+            started: steps.started,
+            interrupted: steps.interrupted,
+            prior_changes: self.changes(),
+        }
+    }
+
+    /// Writes what this run left into the journal of the run resuming it: remembered
+    /// values, completed steps with their values, and the records of interrupted steps.
+    pub fn carry_over(&self, j: &Journal) {
+        let steps = step_history(&self.events);
+        for (k, v) in &self.remembered {
+            j.event("remember", json!({ "key": k, "value": v, "from": self.id }));
+        }
+        for (t, v) in &steps.completed {
+            j.event("step-end", json!({ "title": t, "ok": true, "ms": 0, "value": v, "from": self.id }));
+        }
+        for (t, records) in &steps.interrupted {
+            j.event("step-start", json!({ "title": t, "from": self.id }));
+            for ev in journal_form(t, records) {
+                j.event(ev.0, ev.1);
+            }
+        }
     }
 }
 
@@ -112,6 +157,10 @@ pub fn read_run(tools_dir: &Path, id: &str) -> Option<RunRecord> {
                 r.started = ev["ts"].as_str().unwrap_or("").to_owned();
                 r.params = d["params"].as_object().cloned().unwrap_or_default();
                 r.prior_changes = d["prior_changes"].as_u64().unwrap_or(0);
+                r.chain = d["chain"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
             }
             "step-end" => {
                 let t = d["title"].as_str().unwrap_or("").to_owned();

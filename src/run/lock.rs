@@ -2,10 +2,14 @@
 //! namespace) held for the whole run, renewed while it runs, expiring when its holder
 //! dies, so that two operators never run maintenance on one cluster at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::outcome::Failure;
+use super::session::Session;
+use crate::engine::Host;
 use crate::k8s::client::{K8sClient, K8sError};
 
 /// The Lease's name.
@@ -138,16 +142,122 @@ fn held_or(e: K8sError, ns: &str, cur: &Value) -> LockError {
     }
 }
 
-/// Renews the lease (only while we still hold it).
-pub async fn renew(c: &K8sClient, ns: &str, holder: &str) -> Result<(), K8sError> {
+/// What a renewal found.
+#[derive(Debug, PartialEq)]
+pub enum Renewal {
+    /// Still ours: valid until then.
+    Held(chrono::DateTime<chrono::Utc>),
+    /// Taken over by another run, or deleted (`--force-unlock` elsewhere).
+    Lost(String),
+}
+
+/// Renews the lease, only while we still hold it (the one we took: same uid and holder).
+pub async fn renew(c: &K8sClient, ns: &str, holder: &str, uid: &str) -> Result<Renewal, K8sError> {
     let kind = K8sClient::kind("Lease")?;
-    if let Some(cur) = c.get(&kind, ns, LEASE).await?
-        && cur["spec"]["holderIdentity"] == holder
-    {
-        c.patch(&kind, ns, LEASE, &json!({ "spec": { "renewTime": micro(now()) } }), false)
-            .await?;
+    let Some(cur) = c.get(&kind, ns, LEASE).await? else {
+        return Ok(Renewal::Lost(format!("the Lease {ns}/{LEASE} was deleted by someone else")));
+    };
+    if cur["spec"]["holderIdentity"] != holder || cur["metadata"]["uid"].as_str().is_some_and(|u| !uid.is_empty() && u != uid) {
+        return Ok(Renewal::Lost(format!(
+            "the lock was taken over by {}",
+            cur["spec"]["holderIdentity"].as_str().unwrap_or("another run")
+        )));
     }
-    Ok(())
+    // With the version read: a competing take-over between the read and the patch makes
+    // this one conflict instead of renewing someone else's lease.
+    let t = now();
+    let patch = json!({ "metadata": { "resourceVersion": cur["metadata"]["resourceVersion"] }, "spec": { "renewTime": micro(t) } });
+    match c.patch(&kind, ns, LEASE, &patch, false).await {
+        Ok(_) => Ok(Renewal::Held(t + chrono::Duration::seconds(DURATION_SECS))),
+        Err(K8sError::Api { reason, .. }) if reason.contains("Conflict") => {
+            Ok(Renewal::Lost("the lock was taken over by another run".into()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A lock this run holds: the lease's uid and the task renewing it.
+pub struct Held {
+    uid: String,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+/// Takes the Lease and starts renewing it in the background runtime. A renewal that
+/// finds the lease taken over (or that cannot renew it before it expires) makes the
+/// run's next write refuse (`Lease::refusal`).
+pub fn take(host: &Arc<Host>, session: &Session, holder: &str, force: bool, resumed: Option<&str>) -> Result<Held, Failure> {
+    let c = host
+        .k8s_client()
+        .map_err(|e| Failure::failed(format!("cannot take the maintenance lock: {e}")))?;
+    let ns = host.target().namespace.clone();
+    if force {
+        let ok = host.opts().yes
+            || (host.opts().interactive && {
+                use std::io::Write;
+                eprint!("  ? Remove the maintenance lock of namespace `{ns}` held by another run? [y/N] ");
+                let _ = std::io::stderr().flush();
+                let mut line = String::new();
+                let _ = std::io::stdin().read_line(&mut line);
+                matches!(line.trim(), "y" | "yes" | "Y")
+            });
+        if !ok {
+            return Err(Failure::refused("--force-unlock needs confirmation: answer yes, or add --yes"));
+        }
+    }
+    let uid = match session.rt.block_on(acquire(&c, &ns, holder, force, resumed)) {
+        Ok(uid) => uid,
+        Err(e @ LockError::Held { .. }) => return Err(Failure::refused(format!("refusing to run: {e}"))),
+        Err(e) => {
+            return Err(Failure::failed(format!(
+                "cannot take the maintenance lock on {} (context `{}`): {e}",
+                c.server, c.context
+            )));
+        }
+    };
+    host.state().lease.renewed(now() + chrono::Duration::seconds(DURATION_SECS));
+    eprintln!("vscript: holding the maintenance lock (Lease {}/{})", ns, LEASE);
+    // VSCRIPT_LOCK_RENEW_SECS shortens the renewal interval (tests).
+    let renew_every = std::env::var("VSCRIPT_LOCK_RENEW_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(RENEW_EVERY);
+    // The renewal runs in the background runtime, so it goes on while the script thread
+    // waits for an answer or computes; it has its own client (one bound to the script's
+    // runtime only makes progress while the script waits), made at the first renewal.
+    let (target, h2, holder2, uid2) = (host.target().clone(), host.clone(), holder.to_owned(), uid.clone());
+    let renewer = session.bg.spawn(async move {
+        let mut client = None;
+        loop {
+            tokio::time::sleep(renew_every).await;
+            if client.is_none() {
+                client = K8sClient::connect(&target).await.ok();
+            }
+            let Some(c) = &client else { continue };
+            match renew(c, &target.namespace, &holder2, &uid2).await {
+                Ok(Renewal::Held(until)) => h2.state().lease.renewed(until),
+                Ok(Renewal::Lost(why)) => {
+                    h2.state().lease.lost(why.clone());
+                    h2.warn(&format!("lost the maintenance lock: {why}; this run makes no further change"));
+                    return;
+                }
+                // Not renewed this time: the lease stays valid until its last renewal expires.
+                Err(_) => {}
+            }
+        }
+    });
+    Ok(Held { uid, renewer })
+}
+
+impl Held {
+    /// Stops renewing and releases the lease if it is still ours.
+    pub fn release(self, host: &Host, rt: &tokio::runtime::Runtime) {
+        self.renewer.abort();
+        let ns = host.target().namespace.clone();
+        if let Ok(c) = host.k8s_client() {
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), release(&c, &ns, &self.uid)).await });
+        }
+    }
 }
 
 /// Releases the lease if it is still the one we took (one request: a delete with a uid
