@@ -58,6 +58,25 @@ pub mod globals {
         Ok(get_param(&ctx, name)?.unwrap_or_else(|| default.to_owned()))
     }
 
+    /// A parameter that is a duration in seconds (a timeout), or `default`: refused unless
+    /// it is a whole number greater than 0.
+    /// ```rhai
+    /// let timeout = param_seconds("timeout", 1800);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn param_seconds(ctx: NativeCallContext, name: &str, default: i64) -> RhaiResultOf<i64> {
+        let Some(v) = get_param(&ctx, name)? else {
+            return Ok(default);
+        };
+        match v.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(fail(
+                &ctx,
+                format!("parameter `{name}`: `{v}` is not a positive whole number of seconds"),
+            )),
+        }
+    }
+
     /// Whether a parameter was given.
     #[rhai_fn(return_raw)]
     pub fn has_param(ctx: NativeCallContext, name: &str) -> RhaiResultOf<bool> {
@@ -174,6 +193,22 @@ pub mod globals {
     pub fn info(ctx: NativeCallContext, message: &str) -> RhaiResultOf<()> {
         host(&ctx)?.info(message);
         Ok(())
+    }
+
+    /// Asks the operator to type `word` to go on, for what must not happen by accident
+    /// (restoring a backup a second time). `--yes` does not answer it; without a terminal,
+    /// `--set confirm=WORD` does. Anything else stops the run.
+    /// ```rhai
+    /// confirm_typed("Restore the same backup again?", "20261124-101500-minor_upgrade");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn confirm_typed(ctx: NativeCallContext, message: &str, word: &str) -> RhaiResultOf<bool> {
+        let h = host(&ctx)?;
+        let key = serde_json::json!(["confirm_typed", message, word]);
+        h.observe(key, || ask_typed(&ctx, &h, message, word)).map_err(|e| match e {
+            crate::engine::gate::GateError::Failed(e) => e,
+            other => fail(&ctx, other),
+        })
     }
 
     /// Prints a warning line (stderr).
@@ -383,6 +418,47 @@ fn ask(ctx: &NativeCallContext, h: &Host, message: &str) -> RhaiResultOf<bool> {
         Ok(true)
     } else {
         Err(abort(ctx, 3, format!("declined by the operator: \"{message}\"")))
+    }
+}
+
+/// Asks for a typed confirmation (see `confirm_typed`).
+fn ask_typed(ctx: &NativeCallContext, h: &Host, message: &str, word: &str) -> RhaiResultOf<bool> {
+    if h.opts().params.get("confirm").is_some_and(|c| c == word) {
+        h.say("  ?", "33", &format!("{message} confirmed with --set confirm={word}"));
+        h.journal_event(
+            "confirm",
+            serde_json::json!({ "message": message, "answer": "typed (--set confirm)" }),
+        );
+        return Ok(true);
+    }
+    if h.dry_run() {
+        h.say(
+            "  ?",
+            "33",
+            &format!("{message} (dry run: not asked; the real run needs `{word}` typed)"),
+        );
+        return Ok(true);
+    }
+    if !h.opts().interactive {
+        return Err(abort(
+            ctx,
+            4,
+            format!("\"{message}\" needs a typed confirmation: run it at a terminal and type `{word}`, or pass --set confirm={word}"),
+        ));
+    }
+    eprint!("  ? {message}\n    Type `{word}` to go on (anything else stops): ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    let ok = line.trim() == word;
+    h.journal_event(
+        "confirm",
+        serde_json::json!({ "message": message, "answer": if ok { "typed" } else { "not typed" } }),
+    );
+    if ok {
+        Ok(true)
+    } else {
+        Err(abort(ctx, 3, format!("not confirmed by the operator: \"{message}\"")))
     }
 }
 

@@ -157,7 +157,7 @@ fn is_builtin(name: &str) -> bool {
 }
 
 /// A parameter a script reads: `param("tag")` (required), `param("tag", "…")` (optional),
-/// `param_file("fullchain")` (required).
+/// `param_file("fullchain")` (required), `param_seconds("timeout", 1800)` (optional).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ParamUse {
     pub name: String,
@@ -175,7 +175,7 @@ pub fn params(ast: &AST) -> Vec<ParamUse> {
         if let Some(call) = call {
             let name = call.name.as_str();
             if call.namespace.is_empty()
-                && (name == "param" || name == "param_file")
+                && (name == "param" || name == "param_file" || name == "param_seconds")
                 && let Some(Expr::StringConstant(p, _)) = call.args.first()
             {
                 let required = name == "param_file" || call.args.len() == 1;

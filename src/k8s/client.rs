@@ -420,8 +420,13 @@ impl K8sClient {
             .map_err(|e| api_err(format!("read log of `{pod}` container `{container}`"), e))
     }
 
-    /// Streams a container's log line by line from its start, calling `on_line` for each;
-    /// `on_line` returns `Some` to stop. Returns `None` when the log ended first.
+    /// Streams a container's log line by line, calling `on_line` for each; `on_line`
+    /// returns `Some` to stop. Returns `None` when the log ended first.
+    ///
+    /// Only the current instance of the container counts: one that already failed when
+    /// the follow starts (a resumed run after a fixed fault) is history — the follow waits
+    /// for its restart. A stream broken by the network is opened again and continues
+    /// after the lines already seen; a restart of the container starts over with its new log.
     pub async fn follow_logs<T>(
         &self,
         ns: &str,
@@ -430,33 +435,78 @@ impl K8sClient {
         mut on_line: impl FnMut(&str) -> Option<T>,
     ) -> Result<Option<T>, K8sError> {
         let pods = Self::kind("Pod")?;
-        // Wait until the container has started (its log exists).
-        self.wait_for(&pods, ns, pod, |p| match p {
-            Some(p) if container_started(p, container) => Check::Done(()),
-            _ => Check::Pending,
-        })
-        .await?;
+        // The instance to follow: running, or ended successfully. A failed one is waited out.
+        let mut instance = self
+            .wait_for(&pods, ns, pod, |p| match p.and_then(|p| container_instance(p, container)) {
+                Some((restarts, Instance::Running | Instance::Succeeded)) => Check::Done(restarts),
+                _ => Check::Pending,
+            })
+            .await?;
         let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
         let lp = LogParams {
             container: Some(container.to_owned()),
             follow: true,
             ..Default::default()
         };
-        let reader = api
-            .log_stream(pod, &lp)
-            .await
-            .map_err(|e| api_err(format!("follow log of `{pod}` container `{container}`"), e))?;
-        let mut lines = std::pin::pin!(reader.lines());
-        while let Some(line) = lines.try_next().await.map_err(|e| K8sError::Api {
-            op: format!("follow log of `{pod}`"),
-            reason: e.to_string(),
-            transient: true,
-        })? {
-            if let Some(t) = on_line(&line) {
-                return Ok(Some(t));
+        let mut seen = 0usize;
+        let mut breaks = 0u32;
+        loop {
+            let broken = match api.log_stream(pod, &lp).await {
+                Err(e) if transient(&e) => Some(api_err(format!("follow log of `{pod}` container `{container}`"), e)),
+                Err(e) => return Err(api_err(format!("follow log of `{pod}` container `{container}`"), e)),
+                Ok(reader) => {
+                    let mut lines = std::pin::pin!(reader.lines());
+                    let mut n = 0usize;
+                    loop {
+                        match lines.try_next().await {
+                            Ok(Some(line)) => {
+                                n += 1;
+                                // After a reconnect, the lines before the break were handled.
+                                if n <= seen {
+                                    continue;
+                                }
+                                seen = n;
+                                breaks = 0;
+                                if let Some(t) = on_line(&line) {
+                                    return Ok(Some(t));
+                                }
+                            }
+                            Ok(None) => break None,
+                            Err(e) => {
+                                break Some(K8sError::Api {
+                                    op: format!("follow log of `{pod}`"),
+                                    reason: e.to_string(),
+                                    transient: true,
+                                });
+                            }
+                        }
+                    }
+                }
+            };
+            // The stream ended or broke: the container ended, restarted, or the network failed.
+            let now = self.get(&pods, ns, pod).await?;
+            match now.as_ref().and_then(|p| container_instance(p, container)) {
+                Some((restarts, state)) if restarts != instance => {
+                    // A new instance: its log starts over.
+                    instance = restarts;
+                    seen = 0;
+                    if state == Instance::Failed {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
+                Some((_, Instance::Running)) => {}
+                // Ended (or the pod is gone) and nothing broke: the log is complete.
+                _ if broken.is_none() => return Ok(None),
+                _ => {}
+            }
+            if let Some(e) = broken {
+                breaks += 1;
+                if breaks > 10 {
+                    return Err(e);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(breaks))).await;
             }
         }
-        Ok(None)
     }
 
     /// The server's version (`v1.32.4`).
@@ -486,6 +536,35 @@ fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, K8sError> {
         return Err(K8sError::Config(format!("kubeconfig `{}` does not exist", path.display())));
     }
     Kubeconfig::read_from(path).map_err(|e| K8sError::Config(format!("{}: {e}", path.display())))
+}
+
+/// The state of a container's current instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instance {
+    Waiting,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// A pod's (init) container: its restart count (which instance) and that instance's state.
+pub fn container_instance(pod: &Value, container: &str) -> Option<(i64, Instance)> {
+    ["initContainerStatuses", "containerStatuses"].iter().find_map(|k| {
+        let c = pod["status"][k].as_array()?.iter().find(|c| c["name"] == container)?;
+        let state = &c["state"];
+        let s = if state.get("running").is_some() {
+            Instance::Running
+        } else if let Some(t) = state.get("terminated") {
+            if t["exitCode"].as_i64() == Some(0) {
+                Instance::Succeeded
+            } else {
+                Instance::Failed
+            }
+        } else {
+            Instance::Waiting
+        };
+        Some((c["restartCount"].as_i64().unwrap_or(0), s))
+    })
 }
 
 /// Whether a pod's (init) container is running or has run.

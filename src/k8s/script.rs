@@ -61,15 +61,16 @@ const REQUEST: Duration = Duration::from_secs(60);
 impl Call {
     /// A read through the gate: journaled, and replayed in a re-entered step. Secrets are
     /// journaled without their value (and read again).
-    fn read<T, F>(&self, ctx: &NativeCallContext, key: Value, what: &str, limit: Duration, fut: F) -> RhaiResultOf<T>
+    fn read<T, F, Fut>(&self, ctx: &NativeCallContext, key: Value, what: &str, retry: Option<Duration>, mut make: F) -> RhaiResultOf<T>
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
-        F: std::future::Future<Output = Result<T, K8sError>>,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, K8sError>>,
     {
         let secret = key
             .get(1)
             .is_some_and(|k| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case("secret")));
-        let f = || self.h.block(what, limit, fut);
+        let f = || self.retrying(what, retry, || self.h.block(what, REQUEST, make()));
         if secret {
             self.h.observe_secret(key, f)
         } else {
@@ -214,6 +215,15 @@ pub mod k8s {
         m
     }
 
+    /// A storage quantity (`55Gi`, `500M`) in bytes; fails when it is not one.
+    /// ```rhai
+    /// if k8s::quantity("55Gi") <= k8s::quantity("50Gi") { throw "not bigger"; }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn quantity(ctx: NativeCallContext, q: &str) -> RhaiResultOf<f64> {
+        quantity_bytes(q).ok_or_else(|| fail(&ctx, format!("`{q}` is not a storage size (e.g. 55Gi)")))
+    }
+
     /// The target namespace of this run (`vantiq.installation`).
     #[rhai_fn(return_raw)]
     pub fn namespace(ctx: NativeCallContext) -> RhaiResultOf<String> {
@@ -236,13 +246,10 @@ pub mod k8s {
         let k = K8sClient::kind(kind).or_fail(&ctx)?;
         let call = call(&ctx, &opts)?;
         let key = json!(["k8s.get", k.ar.kind, call.ns, name]);
-        let v = call.read(
-            &ctx,
-            key,
-            &format!("reading {kind} `{name}`"),
-            REQUEST,
-            call.c.get_required(&k, &call.ns, name),
-        )?;
+        let retry = retry_for(&ctx, &opts)?;
+        let v = call.read(&ctx, key, &format!("reading {kind} `{name}`"), retry, || {
+            call.c.get_required(&k, &call.ns, name)
+        })?;
         to_dyn(v)
     }
 
@@ -263,7 +270,8 @@ pub mod k8s {
         let key = json!(["k8s.exists", k.ar.kind, call.ns, name]);
         let c = &call.c;
         let ns = &call.ns;
-        call.read(&ctx, key, &format!("reading {kind} `{name}`"), REQUEST, async {
+        let retry = retry_for(&ctx, &opts)?;
+        call.read(&ctx, key, &format!("reading {kind} `{name}`"), retry, || async {
             Ok(c.get(&k, ns, name).await?.is_some())
         })
     }
@@ -289,7 +297,8 @@ pub mod k8s {
         let k = K8sClient::kind(kind).or_fail(&ctx)?;
         let call = call(&ctx, &opts)?;
         let key = json!(["k8s.list", k.ar.kind, call.ns, selector]);
-        let v = call.read(&ctx, key, &format!("listing {kind}"), REQUEST, call.c.list(&k, &call.ns, selector))?;
+        let retry = retry_for(&ctx, &opts)?;
+        let v = call.read(&ctx, key, &format!("listing {kind}"), retry, || call.c.list(&k, &call.ns, selector))?;
         to_dyn(Value::Array(v))
     }
 
@@ -309,7 +318,8 @@ pub mod k8s {
         let call = call(&ctx, &opts)?;
         let key = json!(["k8s.replicas", call.ns, sts]);
         let (c, ns) = (&call.c, &call.ns);
-        call.read(&ctx, key, &format!("reading StatefulSet `{sts}`"), REQUEST, async {
+        let retry = retry_for(&ctx, &opts)?;
+        call.read(&ctx, key, &format!("reading StatefulSet `{sts}`"), retry, || async {
             Ok(c.get_required(&k, ns, sts).await?["spec"]["replicas"].as_i64().unwrap_or(1))
         })
     }
@@ -518,13 +528,9 @@ pub mod k8s {
         let call = call(&ctx, &opts)?;
         let (h, c, ns) = (&call.h, &call.c, &call.ns);
         let key = json!(["k8s.get", "CronJob", ns, cronjob]);
-        let cj: Value = call.read(
-            &ctx,
-            key,
-            &format!("reading CronJob `{cronjob}`"),
-            REQUEST,
-            c.get_required(&cj_kind, ns, cronjob),
-        )?;
+        let cj: Value = call.read(&ctx, key, &format!("reading CronJob `{cronjob}`"), None, || {
+            c.get_required(&cj_kind, ns, cronjob)
+        })?;
         let tpl = &cj["spec"]["jobTemplate"];
         let mut annotations = tpl["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
         annotations.insert("cronjob.kubernetes.io/instantiate".into(), json!("manual"));
@@ -656,13 +662,9 @@ pub mod k8s {
         let tail = opts.get("tail").and_then(|v| v.as_int().ok());
         let call = call(&ctx, &opts)?;
         let key = json!(["k8s.logs", call.ns, pod, container, tail]);
-        let s: String = call.read(
-            &ctx,
-            key,
-            &format!("reading the log of `{pod}`"),
-            REQUEST,
-            call.c.logs(&call.ns, pod, container, tail),
-        )?;
+        let s: String = call.read(&ctx, key, &format!("reading the log of `{pod}`"), None, || {
+            call.c.logs(&call.ns, pod, container, tail)
+        })?;
         Ok(call.h.secrets().redact(&s))
     }
 
@@ -943,13 +945,9 @@ pub mod k8s {
         let k = K8sClient::kind("Secret").or_fail(&ctx)?;
         let call = call(&ctx, &opts)?;
         let key = json!(["k8s.get", "Secret", call.ns, name]);
-        let v: Value = call.read(
-            &ctx,
-            key,
-            &format!("reading Secret `{name}`"),
-            REQUEST,
-            call.c.get_required(&k, &call.ns, name),
-        )?;
+        let v: Value = call.read(&ctx, key, &format!("reading Secret `{name}`"), None, || {
+            call.c.get_required(&k, &call.ns, name)
+        })?;
         let h = &call.h;
         let mut m = Map::new();
         if let Some(data) = v["data"].as_object() {
@@ -969,13 +967,9 @@ pub mod k8s {
     #[rhai_fn(return_raw)]
     pub fn server_version(ctx: NativeCallContext) -> RhaiResultOf<String> {
         let call = call(&ctx, &Map::new())?;
-        call.read(
-            &ctx,
-            json!(["k8s.server_version"]),
-            "reading the server version",
-            Duration::from_secs(30),
-            call.c.version(),
-        )
+        call.read(&ctx, json!(["k8s.server_version"]), "reading the server version", None, || {
+            call.c.version()
+        })
     }
 }
 

@@ -450,8 +450,8 @@ fn shipped_procedures_use_no_verb_outside_the_role() {
     let roles = roles(&rbac);
     assert_eq!(
         roles.len(),
-        3,
-        "a Role in the Vantiq namespace, one in shared, a ClusterRole for StorageClasses"
+        4,
+        "a Role in the Vantiq namespace, one in shared, ClusterRoles for StorageClasses and the namespace"
     );
     let c = Cluster::with(seed("acme-prod", "vantiq"), None);
     let rec = Recorder::start(&c.sim().info.api);
