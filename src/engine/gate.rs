@@ -183,6 +183,7 @@ impl Host {
             Ok(v) => {
                 let value = serde_json::to_value(v).unwrap_or(Value::Null);
                 self.record_effect(&c, "done", Some(value), &key, &plan);
+                pause_for_tests(self);
             }
             Err(e) => {
                 let msg = self.secrets().redact(&e.to_string());
@@ -272,5 +273,23 @@ impl Host {
         }
         self.journal_event("effect", data);
         self.state().push_effect(e);
+    }
+}
+
+/// `VSCRIPT_PAUSE_AFTER_CHANGE=N` (a test instrument, see docs/safety.md): after its N-th
+/// change is carried out and journaled, the run announces it on stderr and waits to be
+/// killed. The crash matrix kills it there (SIGKILL: no clean-up at all) and resumes.
+fn pause_for_tests(h: &Host) {
+    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let Some(n) = *AT.get_or_init(|| std::env::var("VSCRIPT_PAUSE_AFTER_CHANGE").ok().and_then(|v| v.parse().ok())) else {
+        return;
+    };
+    let done = h.state().effects().iter().filter(|e| e.result == "done").count();
+    if done == n {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "vscript-test: paused after change {n}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
     }
 }

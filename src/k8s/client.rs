@@ -80,8 +80,11 @@ async fn retry<T, Fut>(f: impl FnMut() -> Fut) -> Result<T, kube::Error>
 where
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
-    retry_if(f, transient).await
+    retry_if(ATTEMPTS, f, transient).await
 }
+
+/// How many times an idempotent request is tried on transient errors.
+const ATTEMPTS: u32 = 5;
 
 /// A write conflict: the object changed between the server's read and write. A merge patch
 /// without a resourceVersion precondition is applied to the current object, so sending it
@@ -90,7 +93,7 @@ fn conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict")
 }
 
-async fn retry_if<T, Fut>(mut f: impl FnMut() -> Fut, retryable: impl Fn(&kube::Error) -> bool) -> Result<T, kube::Error>
+async fn retry_if<T, Fut>(attempts: u32, mut f: impl FnMut() -> Fut, retryable: impl Fn(&kube::Error) -> bool) -> Result<T, kube::Error>
 where
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
@@ -98,7 +101,7 @@ where
     let mut attempt = 1;
     loop {
         match f().await {
-            Err(e) if attempt < 5 && retryable(&e) => {
+            Err(e) if attempt < attempts && retryable(&e) => {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
@@ -219,20 +222,34 @@ impl K8sClient {
         let mp = Patch::Merge(patch);
         // With a resourceVersion precondition (the lock), a conflict is the answer, not a hiccup.
         let precondition = !patch["metadata"]["resourceVersion"].is_null();
-        let o = retry_if(|| api.patch(name, &pp, &mp), |e| transient(e) || (!precondition && conflict(e)))
-            .await
-            .map_err(|e| not_found_or(e, kind, ns, name, format!("patch {} `{name}`", kind.ar.kind)))?;
+        let o = retry_if(
+            ATTEMPTS,
+            || api.patch(name, &pp, &mp),
+            |e| transient(e) || (!precondition && conflict(e)),
+        )
+        .await
+        .map_err(|e| not_found_or(e, kind, ns, name, format!("patch {} `{name}`", kind.ar.kind)))?;
         Ok(to_value(o))
     }
 
     /// Sets `spec.replicas` through the `/scale` subresource, as `kubectl scale` does.
     pub async fn scale(&self, kind: &Kind, ns: &str, name: &str, replicas: i32, dry_run: bool) -> Result<(), K8sError> {
+        self.scale_tries(kind, ns, name, replicas, dry_run, ATTEMPTS).await
+    }
+
+    /// `scale` with one try only: a caller that retries itself, quickly and for longer
+    /// (a write that guards an invariant), does not wait out this client's back-off.
+    pub async fn scale_once(&self, kind: &Kind, ns: &str, name: &str, replicas: i32, dry_run: bool) -> Result<(), K8sError> {
+        self.scale_tries(kind, ns, name, replicas, dry_run, 1).await
+    }
+
+    async fn scale_tries(&self, kind: &Kind, ns: &str, name: &str, replicas: i32, dry_run: bool, attempts: u32) -> Result<(), K8sError> {
         let mut pp = PatchParams::default();
         pp.dry_run = dry_run;
         let api = self.api(kind, ns);
         let body = json!({ "spec": { "replicas": replicas } });
         let mp = Patch::Merge(&body);
-        retry_if(|| api.patch_scale(name, &pp, &mp), |e| transient(e) || conflict(e))
+        retry_if(attempts, || api.patch_scale(name, &pp, &mp), |e| transient(e) || conflict(e))
             .await
             .map_err(|e| not_found_or(e, kind, ns, name, format!("scale {} `{name}`", kind.ar.kind)))?;
         Ok(())

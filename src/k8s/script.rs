@@ -103,7 +103,7 @@ impl Call {
     ) -> Result<T, BlockError<K8sError>> {
         let Some(limit) = retry_for else { return f() };
         let started = std::time::Instant::now();
-        let mut delay = Duration::from_millis(250);
+        let mut delay = Duration::from_millis(100);
         let mut said = false;
         loop {
             match f() {
@@ -128,7 +128,10 @@ impl Call {
                     if let Err(BlockError::Cancelled(w)) = pause {
                         return Err(BlockError::Cancelled(w));
                     }
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    // Quick at first (the first second counts most), then every few seconds.
+                    if started.elapsed() > Duration::from_secs(2) {
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
                 }
                 r => return r,
             }
@@ -354,8 +357,11 @@ pub mod k8s {
             .detail(json!(n))
             .before(before)
             .after(json!(n));
-        call.write(&ctx, change, |dry, _| {
-            call.retrying(&what, retry, || h.block(&what, REQUEST, c.scale(&k, ns, sts, n, dry)))
+        call.write(&ctx, change, |dry, _| match retry {
+            // A guarding write retries at once, for as long as it may: the client's own
+            // back-off (1.5 s over five tries) is longer than the migration's window.
+            Some(_) => call.retrying(&what, retry, || h.block(&what, REQUEST, c.scale_once(&k, ns, sts, n, dry))),
+            None => h.block(&what, REQUEST, c.scale(&k, ns, sts, n, dry)),
         })
     }
 

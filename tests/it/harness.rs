@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
+use std::time::Instant;
 
 use serde_json::Value;
 use vscript_sim::store::{Store, res};
@@ -242,4 +244,66 @@ pub fn signal_and_wait(child: &mut std::process::Child, signal: &str, limit: Dur
         assert!(started.elapsed() < limit, "vscript did not stop on {signal} within {limit:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+pub fn post_faults(c: &Cluster, body: &str) {
+    let url = format!("{}/__sim/faults", c.sim().info.api);
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let status =
+        c.rt.block_on(async { reqwest::Client::new().post(&url).json(&body).send().await.map(|r| r.status()) })
+            .unwrap();
+    assert!(status.is_success(), "POST {url}: {status}");
+}
+
+/// Starts `vscript run` in the background and waits until its stderr shows `marker`.
+pub fn spawn_until(c: &Cluster, args: &[&str], marker: &str) -> (std::process::Child, String) {
+    spawn_until_env(c, args, &[], marker)
+}
+
+/// `spawn_until` with extra environment variables.
+pub fn spawn_until_env(c: &Cluster, args: &[&str], env: &[(&str, &str)], marker: &str) -> (std::process::Child, String) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("run")
+        .args(args)
+        .args(["--tools", &c.tools().display().to_string(), "--yes"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .current_dir(project_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let started = Instant::now();
+    let mut line = String::new();
+    while started.elapsed() < Duration::from_secs(60) {
+        line.clear();
+        if err.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains(marker) {
+            // Keep draining stderr so the child never blocks on a full pipe.
+            std::thread::spawn(move || {
+                let mut sink = String::new();
+                while err.read_line(&mut sink).unwrap_or(0) > 0 {
+                    sink.clear();
+                }
+            });
+            return (child, seen);
+        }
+    }
+    panic!("never saw `{marker}` in:\n{seen}");
+}
+
+/// The run id a `vscript run` printed.
+pub fn run_id(stderr: &str) -> String {
+    let l = stderr.lines().find(|l| l.starts_with("vscript: run ")).expect("a run line");
+    l.trim_start_matches("vscript: run ").split(' ').next().unwrap().to_owned()
 }

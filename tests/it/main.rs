@@ -3,6 +3,7 @@
 mod harness;
 
 mod cli;
+mod crash;
 mod customize;
 mod docs;
 mod fleet;

@@ -1,59 +1,10 @@
 //! Safety under faults, bad input and human error: the lock, resume after a kill, retries,
 //! secrets, refusals. Each test asserts cluster state, files and the journal.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Cluster, bin, cluster_objects, project_dir, tree, vscript};
-
-fn post_faults(c: &Cluster, body: &str) {
-    let url = format!("{}/__sim/faults", c.sim().info.api);
-    let body: serde_json::Value = serde_json::from_str(body).unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let status =
-        c.rt.block_on(async { reqwest::Client::new().post(&url).json(&body).send().await.map(|r| r.status()) })
-            .unwrap();
-    assert!(status.is_success(), "POST {url}: {status}");
-}
-
-/// Starts `vscript run` in the background and waits until its stderr shows `marker`.
-fn spawn_until(c: &Cluster, args: &[&str], marker: &str) -> (std::process::Child, String) {
-    let mut cmd = Command::new(bin());
-    cmd.arg("run")
-        .args(args)
-        .args(["--tools", &c.tools().display().to_string(), "--yes"]);
-    let mut child = cmd
-        .current_dir(project_dir())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let started = Instant::now();
-    let mut line = String::new();
-    while started.elapsed() < Duration::from_secs(60) {
-        line.clear();
-        if err.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        seen.push_str(&line);
-        if line.contains(marker) {
-            // Keep draining stderr so the child never blocks on a full pipe.
-            std::thread::spawn(move || {
-                let mut sink = String::new();
-                while err.read_line(&mut sink).unwrap_or(0) > 0 {
-                    sink.clear();
-                }
-            });
-            return (child, seen);
-        }
-    }
-    panic!("never saw `{marker}` in:\n{seen}");
-}
+use crate::harness::{Cluster, bin, cluster_objects, post_faults, project_dir, run_id, spawn_until, tree, vscript};
 
 fn d_script(text: &str) -> String {
     let p = std::env::temp_dir().join(format!("vscript-bad-{}-{}.rhai", std::process::id(), uuid::Uuid::new_v4()));
@@ -64,11 +15,6 @@ fn d_script(text: &str) -> String {
 /// A one-step maintenance script ("1. hold") that takes the lock, then runs `body`.
 fn hold_script(body: &str) -> String {
     d_script(&format!("step(\"1. hold\", || {{\n    k8s::replicas(\"vantiq\");\n{body}\n}});\n"))
-}
-
-fn run_id(stderr: &str) -> String {
-    let l = stderr.lines().find(|l| l.starts_with("vscript: run ")).expect("a run line");
-    l.trim_start_matches("vscript: run ").split(' ').next().unwrap().to_owned()
 }
 
 #[test]
