@@ -8,6 +8,7 @@ mod customize;
 mod docs;
 mod fleet;
 mod host;
+mod paths;
 mod repl;
 mod reports;
 mod runbooks;
