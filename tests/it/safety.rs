@@ -378,6 +378,35 @@ fn sigterm_stops_cleanly_and_the_journal_says_where() {
     c.assert_no_violation();
 }
 
+/// An SSH or VPN drop (SIGHUP) during the migration is handled like SIGTERM: a clean
+/// stop that leaves vantiq at one pod and the components at 0, the journal saying where,
+/// the lock released; the run resumes to the end.
+#[test]
+fn sighup_stops_cleanly_inside_the_migration_window() {
+    let c = Cluster::start();
+    let (mut child, seen) = spawn_until(&c, &["minor_upgrade", "--set", "tag=1.31.0"], "▶ 9. Follow the schema migration");
+    let id = run_id(&seen);
+    assert_eq!(
+        crate::harness::signal_and_wait(&mut child, "-HUP", Duration::from_secs(30)),
+        Some(3)
+    );
+    let journal = std::fs::read_to_string(c.tools().join(format!(".vscript/runs/{id}.jsonl"))).unwrap();
+    let failed: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "step-end" && e["data"]["ok"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{journal}");
+    assert_eq!(failed[0]["data"]["title"], "9. Follow the schema migration (load-model)");
+    assert!(journal.lines().last().unwrap().contains("\"exit_code\":3"), "{journal}");
+    assert!(c.get("Lease", &c.ns(), "vscript-maintenance").is_none(), "the lock was released");
+    assert_eq!(c.component_replicas(), (Some(1), Some(0), Some(0)), "held safe for the migration");
+    c.run_with("minor_upgrade", &[], &["--yes", "--resume", &id]).ok();
+    assert_eq!(c.schema(), "1.31");
+    assert_eq!(c.component_replicas(), (Some(3), Some(1), Some(2)));
+    c.assert_no_violation();
+}
+
 fn put_lease(c: &Cluster, holder: &str, renewed_secs_ago: i64) {
     let t = (chrono::Utc::now() - chrono::Duration::seconds(renewed_secs_ago))
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
