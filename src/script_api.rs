@@ -8,6 +8,7 @@ use crate::engine::{self, Host};
 /// Registers the global functions and every capability's module (`vscript doc`).
 pub fn register_modules(engine: &mut rhai::Engine) {
     engine::globals::register(engine);
+    engine::secret::register(engine);
     register_capabilities(engine);
 }
 

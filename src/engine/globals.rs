@@ -278,8 +278,7 @@ pub mod globals {
     #[rhai_fn(return_raw)]
     pub fn remember(ctx: NativeCallContext, key: &str, value: Dynamic) -> RhaiResultOf<()> {
         let h = host(&ctx)?;
-        let v: serde_json::Value = rhai::serde::from_dynamic(&value)?;
-        let v = h.redact_value(v);
+        let v = h.redact_value(crate::engine::secret::to_json(&value));
         h.journal_event("remember", serde_json::json!({ "key": key, "value": v }));
         h.state().remember(key, v);
         Ok(())

@@ -11,6 +11,7 @@ pub mod lint;
 pub mod render;
 pub mod replay;
 pub mod resolver;
+pub mod secret;
 
 use std::sync::Arc;
 
@@ -19,6 +20,17 @@ use rhai::{Dynamic, Engine};
 pub use error::{OrFail, RhaiResultOf, fail, fail_here};
 pub use gate::{Change, GateError, Mode};
 pub use host::{Host, host};
+pub use secret::Secret;
+
+/// A secret value from `bytes`, registered with the host's redactor (its text and base64),
+/// which catches any copy that escapes the type.
+pub fn register_secret(h: &Host, bytes: Vec<u8>) -> Secret {
+    let s = Secret::new(bytes);
+    for f in s.forms() {
+        h.secrets().add(&f);
+    }
+    s
+}
 
 /// Builds the engine with the global functions; `script_api::engine` adds the
 /// capabilities. `host` reaches native functions through the engine's tag.
@@ -35,6 +47,7 @@ pub fn build(host: Arc<Host>) -> Engine {
     engine.set_max_map_size(100_000);
     engine.set_default_tag(Dynamic::from(host.clone()));
     globals::register(&mut engine);
+    secret::register(&mut engine);
     engine.set_module_resolver(resolver::StdlibResolver::new(&host));
     let h = host.clone();
     engine.on_progress(move |ops| {

@@ -424,6 +424,28 @@ pub fn list(dir: &Path) -> Result<Vec<String>, FileError> {
 }
 
 /// Whether a file holds key or license material whose content must never be printed.
+/// Whether a path holds secrets by where it is or what it is called: the sensitive files
+/// and the generated secrets of a tools dir, key and keystore files, token, password and
+/// credential files, kubeconfigs.
+pub fn is_secret_path(path: &Path) -> bool {
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_ascii_lowercase())
+        .collect();
+    if parts
+        .windows(2)
+        .any(|w| w[0] == "deploy" && (w[1] == "sensitive" || w[1] == "secrets"))
+        || parts.iter().any(|p| p == ".kube")
+    {
+        return true;
+    }
+    let name = parts.last().cloned().unwrap_or_default();
+    ["token", "password", "passwd", "credential", "secret", "kubeconfig"]
+        .iter()
+        .any(|w| name.contains(w))
+        || is_secret(path, b"")
+}
+
 pub fn is_secret(path: &Path, content: &[u8]) -> bool {
     let ext = path
         .extension()

@@ -22,7 +22,7 @@ fn resolve(ctx: &NativeCallContext, path: &str) -> RhaiResultOf<(Arc<Host>, Path
 fn read_text(ctx: &NativeCallContext, h: &Host, path: &Path) -> RhaiResultOf<String> {
     let key = json!(["file.read", h.show_path(path)]);
     let read = || f::read_text(path);
-    let secret = crate::files::file::is_secret(path, b"");
+    let secret = f::is_secret_path(path);
     let text = if secret {
         h.observe_secret(key, read)
     } else {
@@ -75,6 +75,17 @@ fn to_scalar(ctx: &NativeCallContext, v: &Dynamic) -> RhaiResultOf<y::Scalar> {
     }
 }
 
+/// A value read from a secrets file: its scalars become secret values.
+fn secret_values(h: &Host, v: Value) -> Dynamic {
+    match v {
+        Value::Object(m) => Dynamic::from_map(m.into_iter().map(|(k, x)| (k.into(), secret_values(h, x))).collect()),
+        Value::Array(a) => Dynamic::from_array(a.into_iter().map(|x| secret_values(h, x)).collect()),
+        Value::Null => Dynamic::UNIT,
+        Value::String(s) => Dynamic::from(crate::engine::register_secret(h, s.into_bytes())),
+        other => Dynamic::from(crate::engine::register_secret(h, other.to_string().into_bytes())),
+    }
+}
+
 fn sha2_of(b: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(b).to_vec()
@@ -99,9 +110,44 @@ pub mod file {
     /// let text = file::read("targetCluster/deploy.yaml");
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn read(ctx: NativeCallContext, path: &str) -> RhaiResultOf<String> {
+    pub fn read(ctx: NativeCallContext, path: &str) -> RhaiResultOf<Dynamic> {
         let (h, p) = resolve(&ctx, path)?;
-        read_text(&ctx, &h, &p)
+        if f::is_secret_path(&p) {
+            let key = json!(["file.read", h.show_path(&p)]);
+            let bytes = h
+                .observe_secret(key, || f::read_bytes(&p))
+                .map_err(|e| fail(&ctx, shown_gate(&h, e)))?;
+            return Ok(Dynamic::from(crate::engine::register_secret(&h, bytes)));
+        }
+        let text = read_text(&ctx, &h, &p)?;
+        if f::is_secret(&p, text.as_bytes()) {
+            return Ok(Dynamic::from(crate::engine::register_secret(&h, text.into_bytes())));
+        }
+        Ok(text.into())
+    }
+
+    /// Writes a secret (from a Secret object or a key file) to a file atomically; its
+    /// bytes are never shown (the diff says "contents not shown").
+    /// ```rhai
+    /// let key = k8s::secret("vantiq-ssl-cert")["tls.key"];
+    /// file::write("/tmp/restore/private.key", key);
+    /// ```
+    #[rhai_fn(return_raw, name = "write")]
+    pub fn write_secret(ctx: NativeCallContext, path: &str, secret: crate::engine::Secret) -> RhaiResultOf<()> {
+        let (h, p) = resolve(&ctx, path)?;
+        let old = f::read_opt(&p).map_err(|e| fail(&ctx, shown(&h, e)))?;
+        let change = Change::new("file.write", h.show_path(&p))
+            .detail(json!(secret.sha256()))
+            .after(json!({ "bytes": secret.bytes().len(), "secret": true }));
+        h.change(change, |mode, _| match mode {
+            Mode::DryRun => {
+                h.say("   ", "", &format!("{}: (contents not shown)", h.show_path(&p)));
+                let _ = &old;
+                Ok(())
+            }
+            Mode::Real => f::write_atomic(&p, secret.bytes()),
+        })
+        .map_err(|e| fail(&ctx, shown_gate(&h, e)))
     }
 
     /// Writes a text file atomically (temp file, fsync, rename), keeping the original's
@@ -375,6 +421,8 @@ pub mod yaml {
         let (h, p) = resolve(&ctx, file)?;
         let text = read_text(&ctx, &h, &p)?;
         match y::get(&h.show_path(&p), &text, path).or_fail(&ctx)? {
+            // The generated secrets and sensitive files: every value is a secret.
+            Some(v) if f::is_secret_path(&p) => Ok(secret_values(&h, v)),
             Some(v) => rhai::serde::to_dynamic(v),
             None => Ok(Dynamic::UNIT),
         }

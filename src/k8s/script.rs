@@ -160,6 +160,36 @@ fn to_dyn(v: Value) -> RhaiResultOf<Dynamic> {
     rhai::serde::to_dynamic(v)
 }
 
+/// A Secret object as a script sees it: its `data` (decoded) and `stringData` values are
+/// secret values, registered with the redactor; the rest is plain.
+fn secret_object(h: &Host, mut v: Value) -> RhaiResultOf<Dynamic> {
+    use base64::Engine as _;
+    let mut secrets = Map::new();
+    for field in ["data", "stringData"] {
+        let Some(m) = v.get_mut(field).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let mut out = Map::new();
+        for (k, x) in std::mem::take(m) {
+            let raw = match (field, x.as_str()) {
+                ("data", Some(b)) => base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .unwrap_or_else(|_| b.as_bytes().to_vec()),
+                (_, Some(t)) => t.as_bytes().to_vec(),
+                _ => x.to_string().into_bytes(),
+            };
+            out.insert(k.as_str().into(), Dynamic::from(crate::engine::register_secret(h, raw)));
+        }
+        secrets.insert(field.into(), out.into());
+        v.as_object_mut().map(|o| o.remove(field));
+    }
+    let mut d = to_dyn(v)?;
+    if let Some(mut m) = d.write_lock::<Map>() {
+        m.extend(secrets);
+    }
+    Ok(d)
+}
+
 fn i(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
@@ -253,7 +283,11 @@ pub mod k8s {
         let v = call.read(&ctx, key, &format!("reading {kind} `{name}`"), retry, || {
             call.c.get_required(&k, &call.ns, name)
         })?;
-        to_dyn(v)
+        if k.ar.kind == "Secret" {
+            secret_object(&call.h, v)
+        } else {
+            to_dyn(v)
+        }
     }
 
     /// Whether an object exists.
@@ -301,7 +335,14 @@ pub mod k8s {
         let call = call(&ctx, &opts)?;
         let key = json!(["k8s.list", k.ar.kind, call.ns, selector]);
         let retry = retry_for(&ctx, &opts)?;
-        let v = call.read(&ctx, key, &format!("listing {kind}"), retry, || call.c.list(&k, &call.ns, selector))?;
+        let v: Vec<Value> = call.read(&ctx, key, &format!("listing {kind}"), retry, || call.c.list(&k, &call.ns, selector))?;
+        if k.ar.kind == "Secret" {
+            return v
+                .into_iter()
+                .map(|o| secret_object(&call.h, o))
+                .collect::<RhaiResultOf<rhai::Array>>()
+                .map(Dynamic::from);
+        }
         to_dyn(Value::Array(v))
     }
 
@@ -934,8 +975,9 @@ pub mod k8s {
         .or_fail(&ctx)
     }
 
-    /// A Secret's data, decoded: `#{ "tls.crt": "...", ... }`. The values are registered
-    /// as secrets, so they are redacted from anything printed or journaled.
+    /// A Secret's data, decoded: `#{ "tls.crt": <secret>, ... }`. Each value is a secret:
+    /// it shows as `<secret: N bytes, sha256 …>` and can be compared, fingerprinted or
+    /// written to a file, never printed.
     /// ```rhai
     /// let keys = k8s::secret("vantiq-license").keys();
     /// ```
@@ -947,26 +989,15 @@ pub mod k8s {
     /// A Secret's decoded data, with options.
     #[rhai_fn(return_raw, name = "secret")]
     pub fn secret_in(ctx: NativeCallContext, name: &str, opts: Map) -> RhaiResultOf<Map> {
-        use base64::Engine as _;
         let k = K8sClient::kind("Secret").or_fail(&ctx)?;
         let call = call(&ctx, &opts)?;
         let key = json!(["k8s.get", "Secret", call.ns, name]);
         let v: Value = call.read(&ctx, key, &format!("reading Secret `{name}`"), None, || {
             call.c.get_required(&k, &call.ns, name)
         })?;
-        let h = &call.h;
-        let mut m = Map::new();
-        if let Some(data) = v["data"].as_object() {
-            for (key, val) in data {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(val.as_str().unwrap_or(""))
-                    .unwrap_or_default();
-                let s = String::from_utf8_lossy(&raw).into_owned();
-                h.secrets().add(&s);
-                m.insert(key.as_str().into(), s.into());
-            }
-        }
-        Ok(m)
+        let obj = secret_object(&call.h, v)?;
+        let data = obj.read_lock::<Map>().and_then(|m| m.get("data").cloned()).unwrap_or_default();
+        Ok(data.try_cast::<Map>().unwrap_or_default())
     }
 
     /// The API server's version (`v1.32.4`).

@@ -14,10 +14,10 @@ pub fn render(v: &Dynamic) -> Option<String> {
         // A log read ends with a newline; the console adds its own.
         return Some(s.strip_suffix('\n').unwrap_or(&s).to_owned());
     }
-    match rhai::serde::from_dynamic::<Value>(v) {
-        Ok(j) => render_json(&j),
-        Err(_) => Some(v.to_string()),
+    if let Some(s) = v.read_lock::<crate::engine::Secret>() {
+        return Some(s.label());
     }
+    render_json(&crate::engine::secret::to_json(v))
 }
 
 /// The text for a JSON-like value (see [`render`]).

@@ -14,3 +14,4 @@ mod repl;
 mod reports;
 mod runbooks;
 mod safety;
+mod secrets;
