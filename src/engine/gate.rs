@@ -165,6 +165,9 @@ impl Host {
             self.record_effect(&c, &result, None, &key, &plan);
             return r.map_err(GateError::Failed);
         }
+        if let Err(why) = state.guard_write() {
+            return Err(GateError::Refused(why));
+        }
         if let Some(why) = state.lease.refusal() {
             let msg = format!(
                 "this run no longer holds the maintenance lock ({why}): stopped before {} {}. Another run may be changing the installation",

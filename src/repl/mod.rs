@@ -5,6 +5,7 @@
 //! With standard input not a terminal, the entries are read from it in order (scriptable).
 
 pub mod helper;
+mod lock;
 pub mod pretty;
 
 use std::cell::RefCell;
@@ -133,6 +134,8 @@ impl Reply {
 pub struct Repl<'s> {
     session: &'s Session,
     dry_run: bool,
+    /// The maintenance lock a changing command takes for its duration.
+    lock: lock::CommandLock,
     host: Arc<Host>,
     engine: Engine,
     parser: Engine,
@@ -171,6 +174,7 @@ impl<'s> Repl<'s> {
         let mut repl = Repl {
             session,
             dry_run,
+            lock: lock::CommandLock::default(),
             engine: Engine::new_raw(),
             parser: helper::parser(),
             host,
@@ -192,6 +196,7 @@ impl<'s> Repl<'s> {
 
     /// Builds the engine for the current host and registers the modules every entry sees.
     fn rebuild_engine(&mut self) {
+        self.lock.install(&self.host, self.session.bg.handle().clone());
         let mut engine = crate::script_api::engine(self.host.clone());
         let resolver = StdlibResolver::new(&self.host);
         let mut ok = Vec::new();
@@ -518,6 +523,7 @@ impl<'s> Repl<'s> {
         // From here on Ctrl-C stops this entry (even before it starts running).
         *self.slot.lock().unwrap() = Some(self.host.state().reset_cancel());
         let reply = self.eval_entry(input);
+        self.lock.release(&self.host);
         *self.slot.lock().unwrap() = None;
         // Completion and later entries get a fresh token.
         self.host.state().reset_cancel();

@@ -182,31 +182,90 @@ pub struct Held {
     renewer: tokio::task::JoinHandle<()>,
 }
 
-/// Takes the Lease and starts renewing it in the background runtime. A renewal that
-/// finds the lease taken over (or that cannot renew it before it expires) makes the
-/// run's next write refuse (`Lease::refusal`).
+/// Takes the Lease for a run and starts renewing it in the session's background runtime.
 pub fn take(host: &Arc<Host>, session: &Session, holder: &str, force: bool, resumed: Option<&str>) -> Result<Held, Failure> {
+    if force {
+        confirm_force(host)?;
+    }
+    take_for(host, session.bg.handle(), holder, force, resumed)
+}
+
+/// `--force-unlock`: shows who holds the lock and when it was last renewed. A holder
+/// that renewed within the lease's duration may still be running: removing its lock then
+/// needs the namespace typed at a terminal (`--yes` does not answer it).
+fn confirm_force(host: &Host) -> Result<(), Failure> {
+    use std::io::Write;
+    let c = host
+        .k8s_client()
+        .map_err(|e| Failure::failed(format!("cannot read the maintenance lock: {e}")))?;
+    let ns = host.target().namespace.clone();
+    let kind = K8sClient::kind("Lease").map_err(|e| Failure::failed(e.to_string()))?;
+    let cur = host
+        .block("reading the maintenance lock", Duration::from_secs(30), c.get(&kind, &ns, LEASE))
+        .map_err(|e| Failure::failed(format!("cannot read the maintenance lock: {e}")))?;
+    let Some(cur) = cur else {
+        eprintln!("vscript: --force-unlock: nobody holds the maintenance lock of namespace `{ns}`");
+        return Ok(());
+    };
+    let spec = &cur["spec"];
+    let holder = spec["holderIdentity"].as_str().unwrap_or("?");
+    let renewed = spec["renewTime"].as_str().or(spec["acquireTime"].as_str()).unwrap_or("?");
+    let age = chrono::DateTime::parse_from_rfc3339(renewed)
+        .map(|t| (now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        .ok();
+    let duration = spec["leaseDurationSeconds"].as_i64().unwrap_or(DURATION_SECS);
+    let age_text = age.map(|a| format!("{a} s ago")).unwrap_or_else(|| "at an unknown time".into());
+    eprintln!("vscript: the maintenance lock of namespace `{ns}` is held by {holder}, last renewed {renewed} ({age_text})");
+    let fresh = age.is_none_or(|a| a < duration);
+    let yes = host.opts().yes
+        || (host.opts().interactive && {
+            eprint!("  ? Remove the maintenance lock of namespace `{ns}` held by another run? [y/N] ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            matches!(line.trim(), "y" | "yes" | "Y")
+        });
+    if !yes {
+        return Err(Failure::refused("--force-unlock needs confirmation: answer yes, or add --yes"));
+    }
+    if !fresh {
+        return Ok(());
+    }
+    let why = format!(
+        "the holder renewed its lock {age_text}, within the lease's {duration} s: it may still be running and changing the installation"
+    );
+    if !host.opts().interactive {
+        return Err(Failure::refused(format!(
+            "refusing --force-unlock: {why}. Stop that run first, or wait until its lease expires; to remove it anyway, run at a terminal and type the namespace"
+        )));
+    }
+    eprint!("  ! {why}.\n  ? Type the namespace `{ns}` to remove its lock anyway: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    if line.trim() != ns {
+        return Err(Failure::refused("--force-unlock not confirmed: the namespace was not typed"));
+    }
+    Ok(())
+}
+
+/// Takes the Lease and starts renewing it on `bg`; a renewal that finds the lease taken
+/// over (or cannot renew it before it expires) makes the next change refuse
+/// (`Lease::refusal`).
+pub fn take_for(host: &Host, bg: &tokio::runtime::Handle, holder: &str, force: bool, resumed: Option<&str>) -> Result<Held, Failure> {
     let c = host
         .k8s_client()
         .map_err(|e| Failure::failed(format!("cannot take the maintenance lock: {e}")))?;
     let ns = host.target().namespace.clone();
-    if force {
-        let ok = host.opts().yes
-            || (host.opts().interactive && {
-                use std::io::Write;
-                eprint!("  ? Remove the maintenance lock of namespace `{ns}` held by another run? [y/N] ");
-                let _ = std::io::stderr().flush();
-                let mut line = String::new();
-                let _ = std::io::stdin().read_line(&mut line);
-                matches!(line.trim(), "y" | "yes" | "Y")
-            });
-        if !ok {
-            return Err(Failure::refused("--force-unlock needs confirmation: answer yes, or add --yes"));
-        }
-    }
-    let uid = match session.rt.block_on(acquire(&c, &ns, holder, force, resumed)) {
+    let uid = match host.block(
+        "taking the maintenance lock",
+        Duration::from_secs(60),
+        acquire(&c, &ns, holder, force, resumed),
+    ) {
         Ok(uid) => uid,
-        Err(e @ LockError::Held { .. }) => return Err(Failure::refused(format!("refusing to run: {e}"))),
+        Err(crate::engine::host::BlockError::Inner(e @ LockError::Held { .. })) => {
+            return Err(Failure::refused(format!("refusing to run: {e}")));
+        }
         Err(e) => {
             return Err(Failure::failed(format!(
                 "cannot take the maintenance lock on {} (context `{}`): {e}",
@@ -214,7 +273,8 @@ pub fn take(host: &Arc<Host>, session: &Session, holder: &str, force: bool, resu
             )));
         }
     };
-    host.state().lease.renewed(now() + chrono::Duration::seconds(DURATION_SECS));
+    let lease = host.state().lease.clone();
+    lease.renewed(now() + chrono::Duration::seconds(DURATION_SECS));
     eprintln!("vscript: holding the maintenance lock (Lease {}/{})", ns, LEASE);
     // VSCRIPT_LOCK_RENEW_SECS shortens the renewal interval (tests).
     let renew_every = std::env::var("VSCRIPT_LOCK_RENEW_SECS")
@@ -225,8 +285,8 @@ pub fn take(host: &Arc<Host>, session: &Session, holder: &str, force: bool, resu
     // The renewal runs in the background runtime, so it goes on while the script thread
     // waits for an answer or computes; it has its own client (one bound to the script's
     // runtime only makes progress while the script waits), made at the first renewal.
-    let (target, h2, holder2, uid2) = (host.target().clone(), host.clone(), holder.to_owned(), uid.clone());
-    let renewer = session.bg.spawn(async move {
+    let (target, holder2, uid2) = (host.target().clone(), holder.to_owned(), uid.clone());
+    let renewer = bg.spawn(async move {
         let mut client = None;
         loop {
             tokio::time::sleep(renew_every).await;
@@ -235,10 +295,14 @@ pub fn take(host: &Arc<Host>, session: &Session, holder: &str, force: bool, resu
             }
             let Some(c) = &client else { continue };
             match renew(c, &target.namespace, &holder2, &uid2).await {
-                Ok(Renewal::Held(until)) => h2.state().lease.renewed(until),
+                Ok(Renewal::Held(until)) => lease.renewed(until),
                 Ok(Renewal::Lost(why)) => {
-                    h2.state().lease.lost(why.clone());
-                    h2.warn(&format!("lost the maintenance lock: {why}; this run makes no further change"));
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "  ! lost the maintenance lock: {why}; this run makes no further change"
+                    );
+                    lease.lost(why);
                     return;
                 }
                 // Not renewed this time: the lease stays valid until its last renewal expires.
@@ -251,12 +315,19 @@ pub fn take(host: &Arc<Host>, session: &Session, holder: &str, force: bool, resu
 
 impl Held {
     /// Stops renewing and releases the lease if it is still ours.
-    pub fn release(self, host: &Host, rt: &tokio::runtime::Runtime) {
+    pub fn release(self, host: &Host) {
         self.renewer.abort();
+        // Also after an interrupt: the release must not be cancelled with the run.
+        host.state().reset_cancel();
         let ns = host.target().namespace.clone();
         if let Ok(c) = host.k8s_client() {
-            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), release(&c, &ns, &self.uid)).await });
+            let _ = host.block(
+                "releasing the maintenance lock",
+                Duration::from_secs(10),
+                release(&c, &ns, &self.uid),
+            );
         }
+        host.state().lease.released();
     }
 }
 

@@ -105,7 +105,6 @@ fn resume_params(r: &journal::RunRecord, given: &BTreeMap<String, String>) -> Re
 }
 
 fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRecord>) -> Result<u8, Failure> {
-    let rt = &session.rt;
     let script = script::resolve_script(&req.script, session.target.tools_dir.as_deref())?;
     if let Some(r) = resumed
         && r.script != script.name
@@ -238,7 +237,7 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
         code = EXIT_FAILED;
     }
     if let Some(held) = lock {
-        held.release(&host, rt);
+        held.release(&host);
     }
     if let Some(j) = &journal {
         j.event("end", json!({ "exit_code": code, "error": error }));

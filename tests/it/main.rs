@@ -9,6 +9,7 @@ mod customize;
 mod docs;
 mod fleet;
 mod host;
+mod locking;
 mod paths;
 mod repl;
 mod reports;

@@ -120,6 +120,15 @@ impl Lease {
             *l = Some(why.into());
         }
     }
+    /// The lease was released (the REPL's lock for one command): no longer held, nothing lost.
+    pub fn released(&self) {
+        self.held.store(false, Ordering::SeqCst);
+        *self.lost.lock().unwrap() = None;
+    }
+    /// Whether a lease is held now.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::SeqCst) && self.refusal().is_none()
+    }
     /// Why this run may not write any more, if it held a lease and lost it (taken over,
     /// or not renewed before it expired).
     pub fn refusal(&self) -> Option<String> {
@@ -167,8 +176,15 @@ pub struct RunState {
     on_failure: Mutex<Option<rhai::FnPtr>>,
     safe_states: Mutex<Vec<SafeState>>,
     history: OnceLock<Arc<dyn RunHistory>>,
-    pub lease: Lease,
+    /// The maintenance lease as the lock's renewal last saw it (shared with the renewal).
+    pub lease: Arc<Lease>,
+    /// Called before every real change where no lease is held for the whole run (the
+    /// REPL): takes the lock for the command, or refuses while another run holds it.
+    write_guard: Mutex<Option<Arc<WriteGuard>>>,
 }
+
+/// Takes the maintenance lock before a change, or says why not.
+pub type WriteGuard = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 impl std::fmt::Debug for RunState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -224,6 +240,18 @@ impl RunState {
     }
     pub fn run_id(&self) -> Option<String> {
         self.run_id.get().cloned()
+    }
+
+    pub fn set_write_guard(&self, g: Option<WriteGuard>) {
+        *self.write_guard.lock().unwrap() = g.map(Arc::new);
+    }
+    /// Runs the write guard, if there is one.
+    pub fn guard_write(&self) -> Result<(), String> {
+        let g = self.write_guard.lock().unwrap().clone();
+        match g {
+            Some(g) => g(),
+            None => Ok(()),
+        }
     }
 
     pub fn set_history(&self, h: Arc<dyn RunHistory>) {
