@@ -32,6 +32,31 @@ pub struct Config {
     /// Default parameters: plain keys apply to every procedure, tables to the named one.
     #[serde(default)]
     pub params: BTreeMap<String, toml::Value>,
+    /// Where scripts may read and write beyond the tools dir (see docs/safety.md).
+    #[serde(default)]
+    pub files: FilesConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[files]`: more places scripts may read or write. Scripts read the tools dir, the run's
+/// temp dir and the files passed as parameters, and write `targetCluster/` and the temp
+/// dir; these open more, deliberately.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    #[serde(default)]
+    pub allow_read: Vec<PathBuf>,
+    #[serde(default)]
+    pub allow_write: Vec<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Seconds a script may compute, waits excluded, before it is stopped as a runaway loop (default 10).
+    pub cpu_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]

@@ -98,6 +98,8 @@ pub mod globals {
         if !p.is_file() {
             return Err(fail(&ctx, format!("parameter `{name}`: file `{}` does not exist", p.display())));
         }
+        // The operator passed it: the script may read it.
+        h.sandbox().allow_file(&p);
         Ok(p.display().to_string())
     }
 
@@ -236,6 +238,15 @@ pub mod globals {
     #[rhai_fn(return_raw, name = "sleep")]
     pub fn sleep_int(ctx: NativeCallContext, seconds: i64) -> RhaiResultOf<()> {
         sleep_secs(ctx, seconds as f64)
+    }
+
+    /// This run's temporary directory (made at first use): scripts may read and write there.
+    /// ```rhai
+    /// file::copy("targetCluster/deploy.yaml", `${temp_dir()}/deploy.yaml.before`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn temp_dir(ctx: NativeCallContext) -> RhaiResultOf<String> {
+        Ok(host(&ctx)?.sandbox().temp_dir().display().to_string())
     }
 
     /// The current time, RFC 3339 UTC (`2026-11-25T10:45:48Z`).

@@ -32,6 +32,9 @@ pub fn register_secret(h: &Host, bytes: Vec<u8>) -> Secret {
     s
 }
 
+/// How long a script may compute (waits excluded) before it is stopped as a runaway loop.
+pub const CPU_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Builds the engine with the global functions; `script_api::engine` adds the
 /// capabilities. `host` reaches native functions through the engine's tag.
 pub fn build(host: Arc<Host>) -> Engine {
@@ -50,12 +53,28 @@ pub fn build(host: Arc<Host>) -> Engine {
     secret::register(&mut engine);
     engine.set_module_resolver(resolver::StdlibResolver::new(&host));
     let h = host.clone();
+    let limit = host
+        .setting("limits.cpu_seconds")
+        .and_then(|v| v.as_f64())
+        .filter(|s| *s > 0.0)
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or(CPU_LIMIT);
     engine.on_progress(move |ops| {
-        if ops % 256 == 0 && h.cancel().is_tripped() {
-            Some("cancelled by the operator".into())
-        } else {
-            None
+        if ops % 64 != 0 {
+            return None;
         }
+        if h.cancel().is_tripped() {
+            return Some("cancelled by the operator".into());
+        }
+        let computed = h.state().budget.computed();
+        (computed > limit).then(|| {
+            Dynamic::from(format!(
+                "stopped: the script computed for {}s without waiting on anything (a runaway loop?); \
+                 the limit is {}s of computation, waits excluded (limits.cpu_seconds in vscript.toml)",
+                computed.as_secs(),
+                limit.as_secs_f64()
+            ))
+        })
     });
     let h = host.clone();
     engine.on_print(move |s| {
@@ -82,6 +101,8 @@ pub fn error_text(e: &rhai::EvalAltResult) -> String {
             None => v.to_string(),
         },
         rhai::EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | rhai::EvalAltResult::ErrorInModule(_, inner, _) => error_text(inner),
+        // Stopped from outside the script: the reason is the token (an interrupt, the limit).
+        rhai::EvalAltResult::ErrorTerminated(token, _) if token.is_string() => token.to_string(),
         other => {
             let s = other.to_string();
             match s.rfind(" (line ") {

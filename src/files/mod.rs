@@ -54,7 +54,11 @@ pub(crate) fn commit_write(
             show_change(h, path, old, new);
             Ok(())
         }
-        Mode::Real => file::write_atomic(path, new),
+        Mode::Real => {
+            file::write_atomic(path, new)?;
+            h.state().wrote(crate::engine::host::sandbox_resolved(path));
+            Ok(())
+        }
     })
 }
 

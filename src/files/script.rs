@@ -10,9 +10,17 @@ use serde_json::{Value, json};
 use crate::engine::{Change, GateError, Host, Mode, OrFail, RhaiResultOf, fail, host};
 use crate::files::{commit_write, file as f, props as p, stamp, today, yaml as y};
 
+/// A path a script reads: resolved, and refused outside the installation (the sandbox).
 fn resolve(ctx: &NativeCallContext, path: &str) -> RhaiResultOf<(Arc<Host>, PathBuf)> {
     let h = host(ctx)?;
-    let p = h.path(path);
+    let p = h.sandbox().readable(&h.path(path)).map_err(|e| fail(ctx, shown(&h, e)))?;
+    Ok((h, p))
+}
+
+/// A path a script writes: refused outside `targetCluster/` and the run's temp dir.
+fn resolve_write(ctx: &NativeCallContext, path: &str) -> RhaiResultOf<(Arc<Host>, PathBuf)> {
+    let h = host(ctx)?;
+    let p = h.sandbox().writable(&h.path(path)).map_err(|e| fail(ctx, shown(&h, e)))?;
     Ok((h, p))
 }
 
@@ -130,11 +138,11 @@ pub mod file {
     /// bytes are never shown (the diff says "contents not shown").
     /// ```rhai
     /// let key = k8s::secret("vantiq-ssl-cert")["tls.key"];
-    /// file::write("/tmp/restore/private.key", key);
+    /// file::write(`${temp_dir()}/private.key`, key);
     /// ```
     #[rhai_fn(return_raw, name = "write")]
     pub fn write_secret(ctx: NativeCallContext, path: &str, secret: crate::engine::Secret) -> RhaiResultOf<()> {
-        let (h, p) = resolve(&ctx, path)?;
+        let (h, p) = resolve_write(&ctx, path)?;
         let old = f::read_opt(&p).map_err(|e| fail(&ctx, shown(&h, e)))?;
         let change = Change::new("file.write", h.show_path(&p))
             .detail(json!(secret.sha256()))
@@ -145,7 +153,11 @@ pub mod file {
                 let _ = &old;
                 Ok(())
             }
-            Mode::Real => f::write_atomic(&p, secret.bytes()),
+            Mode::Real => {
+                f::write_atomic(&p, secret.bytes())?;
+                h.state().wrote(crate::engine::host::sandbox_resolved(&p));
+                Ok(())
+            }
         })
         .map_err(|e| fail(&ctx, shown_gate(&h, e)))
     }
@@ -157,7 +169,7 @@ pub mod file {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn write(ctx: NativeCallContext, path: &str, text: &str) -> RhaiResultOf<()> {
-        let (h, p) = resolve(&ctx, path)?;
+        let (h, p) = resolve_write(&ctx, path)?;
         let old = f::read_opt(&p).map_err(|e| fail(&ctx, shown(&h, e)))?;
         if f::is_secret(&p, text.as_bytes()) {
             h.secrets().add(text);
@@ -183,12 +195,12 @@ pub mod file {
 
     /// Copies a file (atomic write of the destination, which is overwritten if present).
     /// ```rhai
-    /// file::copy("targetCluster/deploy.yaml", "/tmp/deploy.yaml.before");
+    /// file::copy("targetCluster/deploy.yaml", `${temp_dir()}/deploy.yaml.before`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn copy(ctx: NativeCallContext, from: &str, to: &str) -> RhaiResultOf<()> {
         let (h, src) = resolve(&ctx, from)?;
-        let dst = h.path(to);
+        let dst = h.sandbox().writable(&h.path(to)).map_err(|e| fail(&ctx, shown(&h, e)))?;
         let data = f::read_bytes(&src).map_err(|e| fail(&ctx, shown(&h, e)))?;
         let old = f::read_opt(&dst).map_err(|e| fail(&ctx, shown(&h, e)))?;
         let change = Change::new("file.copy", h.show_path(&dst))
@@ -206,7 +218,7 @@ pub mod file {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn backup(ctx: NativeCallContext, path: &str) -> RhaiResultOf<String> {
-        let (h, p) = resolve(&ctx, path)?;
+        let (h, p) = resolve_write(&ctx, path)?;
         if !p.exists() {
             return Err(fail(
                 &ctx,
@@ -237,13 +249,13 @@ pub mod file {
     /// `new_file` in place. Returns `#{ backup, installed }` (`backup` is `()` when there
     /// was no old file). Under `--dry-run` nothing moves.
     /// ```rhai
-    /// let r = file::replace("targetCluster/deploy/sensitive/fullchain.crt", "/tmp/new/fullchain.crt");
+    /// let r = file::replace("targetCluster/deploy/sensitive/fullchain.crt", param_file("fullchain"));
     /// info(`old certificate kept as ${r.backup}`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn replace(ctx: NativeCallContext, path: &str, new_file: &str) -> RhaiResultOf<Map> {
-        let (h, p) = resolve(&ctx, path)?;
-        let src = h.path(new_file);
+        let (h, p) = resolve_write(&ctx, path)?;
+        let src = h.sandbox().readable(&h.path(new_file)).map_err(|e| fail(&ctx, shown(&h, e)))?;
         let data = f::read_bytes(&src).map_err(|e| fail(&ctx, shown(&h, e)))?;
         let old = f::read_opt(&p).map_err(|e| fail(&ctx, shown(&h, e)))?;
         if f::is_secret(&src, &data) {
@@ -267,6 +279,7 @@ pub mod file {
                         Ok(planned.map(|b| h.show_path(&b)))
                     }
                     Mode::Real => {
+                        h.state().wrote(crate::engine::host::sandbox_resolved(&p));
                         f::replace_planned(&p, &src, planned.as_deref(), plan["again"] == true).map(|r| r.backup.map(|b| h.show_path(&b)))
                     }
                 }
@@ -319,11 +332,11 @@ pub mod file {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn restore(ctx: NativeCallContext, path: &str, backup: &str) -> RhaiResultOf<Map> {
-        let (h, p) = resolve(&ctx, path)?;
+        let (h, p) = resolve_write(&ctx, path)?;
         let b = if is_date_suffix(backup) {
             PathBuf::from(format!("{}.{backup}", p.display()))
         } else {
-            h.path(backup)
+            h.sandbox().writable(&h.path(backup)).map_err(|e| fail(&ctx, shown(&h, e)))?
         };
         let replaying = h.state().replaying();
         if !replaying {
@@ -346,6 +359,7 @@ pub mod file {
                         Ok(kept.map(|k| h.show_path(&k)))
                     }
                     Mode::Real => {
+                        h.state().wrote(crate::engine::host::sandbox_resolved(&p));
                         f::restore_planned(&p, &b, kept.as_deref(), plan["again"] == true).map(|r| r.kept.map(|k| h.show_path(&k)))
                     }
                 }
@@ -383,7 +397,7 @@ pub mod file {
 }
 
 fn yaml_set_impl(ctx: &NativeCallContext, file: &str, path: &str, value: &Dynamic, create: bool) -> RhaiResultOf<Map> {
-    let (h, p) = resolve(ctx, file)?;
+    let (h, p) = resolve_write(ctx, file)?;
     let label = h.show_path(&p);
     let text = read_text(ctx, &h, &p)?;
     let v = to_scalar(ctx, value)?;
@@ -522,7 +536,7 @@ pub mod props {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn set(ctx: NativeCallContext, file: &str, key: &str, value: Dynamic) -> RhaiResultOf<Map> {
-        let (h, p) = resolve(&ctx, file)?;
+        let (h, p) = resolve_write(&ctx, file)?;
         let label = h.show_path(&p);
         let text = read_props(&ctx, &h, &p)?;
         p::validate(&text).map_err(|e| fail(&ctx, format!("`{}`: {e}", h.show_path(&p))))?;
@@ -594,6 +608,7 @@ mod tests {
         h.opts_mut().dry_run = dry_run;
         h.out_mut().quiet = true;
         h.target_mut().tools_dir = Some(dir.path().to_owned());
+        h.reset_sandbox();
         let host = Arc::new(h);
         let mut engine = Engine::new();
         engine.set_default_tag(Dynamic::from(host.clone()));
@@ -629,7 +644,7 @@ mod tests {
         props::set("targetCluster/cluster.properties", "brand_new", "1");
         file::backup("targetCluster/deploy.yaml");
         file::replace("targetCluster/deploy/sensitive/private.key", "new.key");
-        file::write("notes.txt", "hello");
+        file::write("targetCluster/notes.txt", "hello");
         r
     "#;
 
@@ -653,7 +668,7 @@ mod tests {
                 ("props.set", "targetCluster/cluster.properties:brand_new", "dry-run"),
                 ("file.backup", "targetCluster/deploy.yaml", "dry-run"),
                 ("file.replace", "targetCluster/deploy/sensitive/private.key", "dry-run"),
-                ("file.write", "notes.txt", "dry-run"),
+                ("file.write", "targetCluster/notes.txt", "dry-run"),
             ]
         );
     }
@@ -713,10 +728,13 @@ mod tests {
             err.to_string().contains("`targetCluster/deploy.yaml` has no `vantiq.image.tga`"),
             "{err}"
         );
-        std::fs::write(e.dir.path().join("bad.yaml"), "a:\n  b: [1\n").unwrap();
-        let err = e.engine.run(r#"yaml::set("bad.yaml", "a.b", "1")"#).unwrap_err();
-        assert!(err.to_string().contains("`bad.yaml`: malformed YAML at "), "{err}");
-        assert_eq!(std::fs::read_to_string(e.dir.path().join("bad.yaml")).unwrap(), "a:\n  b: [1\n");
+        std::fs::write(e.dir.path().join("targetCluster/bad.yaml"), "a:\n  b: [1\n").unwrap();
+        let err = e.engine.run(r#"yaml::set("targetCluster/bad.yaml", "a.b", "1")"#).unwrap_err();
+        assert!(err.to_string().contains("`targetCluster/bad.yaml`: malformed YAML at "), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(e.dir.path().join("targetCluster/bad.yaml")).unwrap(),
+            "a:\n  b: [1\n"
+        );
         assert_eq!(
             std::fs::read_to_string(e.dir.path().join("targetCluster/deploy.yaml")).unwrap(),
             DEPLOY

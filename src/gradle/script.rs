@@ -51,6 +51,9 @@ pub mod gradle {
                 format!("`{}` not found: is --tools the k8sdeploy_tools checkout?", gradlew.display()),
             ));
         }
+        if h.state().has_written(&crate::engine::host::sandbox_resolved(&gradlew)) {
+            return Err(fail(&ctx, "refusing to run ./gradlew: this run wrote to it"));
+        }
         let args = vec![format!("-Pcluster={cluster}"), task.to_owned()];
         let shown = format!("./gradlew {}", args.join(" "));
         let change = Change::new("gradle.run", shown.clone()).detail(json!(task));

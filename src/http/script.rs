@@ -327,6 +327,7 @@ mod tests {
         let mut h = Host::new(rt.handle().clone());
         h.out_mut().quiet = true;
         h.target_mut().tools_dir = Some(dir.path().to_owned());
+        h.reset_sandbox();
         h.opts_mut().vantiq.url = Some(format!("http://vantiq.example.test:{}", addr.port()));
         h.opts_mut().vantiq.connect = Some(format!("vantiq.example.test={addr}"));
         h.opts_mut().vantiq.token_file = Some(dir.path().join("token"));

@@ -474,6 +474,7 @@ impl<'s> Repl<'s> {
                 eprintln!("vscript: warning: secrets read before this switch may not be redacted any more");
                 let mut fresh = self.session.host(None, self.dry_run, false, false);
                 *fresh.target_mut() = target;
+                fresh.reset_sandbox();
                 self.host = Arc::new(fresh);
             }
         }

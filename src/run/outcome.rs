@@ -47,6 +47,8 @@ pub fn exit_code_of(e: &rhai::EvalAltResult, host: &Host) -> u8 {
             None if interrupted => EXIT_ABORTED,
             None => EXIT_FAILED,
         },
+        // The runaway-loop limit is a failure of the script; anything else stopping it, an interrupt.
+        E::ErrorTerminated(token, _) if token.to_string().starts_with("stopped: ") => EXIT_FAILED,
         E::ErrorTerminated(..) => EXIT_ABORTED,
         E::ErrorInFunctionCall(_, _, inner, _) | E::ErrorInModule(_, inner, _) => exit_code_of(inner, host),
         _ if interrupted => EXIT_ABORTED,

@@ -37,8 +37,9 @@ fn check_keys(ctx: &NativeCallContext, f: &str, opts: &Map, known: &[&str]) -> R
     }
 }
 
-fn resolve(h: &Host, p: &str) -> PathBuf {
-    h.path(p)
+/// A file a script reads: refused outside the installation (the sandbox).
+fn resolve(ctx: &NativeCallContext, h: &Host, p: &str) -> RhaiResultOf<PathBuf> {
+    h.sandbox().readable(&h.path(p)).map_err(|e| fail(ctx, shown(h, e)))
 }
 
 fn remote_impl(ctx: &NativeCallContext, target: &str, opts: &Map) -> RhaiResultOf<Dynamic> {
@@ -94,7 +95,7 @@ pub mod cert {
     #[rhai_fn(return_raw)]
     pub fn inspect(ctx: NativeCallContext, file: &str) -> RhaiResultOf<Dynamic> {
         let h = host(&ctx)?;
-        let r = c::inspect(&resolve(&h, file)).map_err(|e| fail(&ctx, shown(&h, e)))?;
+        let r = c::inspect(&resolve(&ctx, &h, file)?).map_err(|e| fail(&ctx, shown(&h, e)))?;
         to_map(&ctx, r)
     }
 
@@ -106,7 +107,7 @@ pub mod cert {
     #[rhai_fn(return_raw)]
     pub fn fingerprint(ctx: NativeCallContext, file: &str) -> RhaiResultOf<String> {
         let h = host(&ctx)?;
-        let certs = c::load(&resolve(&h, file)).map_err(|e| fail(&ctx, shown(&h, e)))?;
+        let certs = c::load(&resolve(&ctx, &h, file)?).map_err(|e| fail(&ctx, shown(&h, e)))?;
         Ok(certs[0].info.sha256.clone())
     }
 
@@ -119,9 +120,9 @@ pub mod cert {
     #[rhai_fn(return_raw)]
     pub fn check_pair(ctx: NativeCallContext, cert_file: &str, key_file: &str) -> RhaiResultOf<bool> {
         let h = host(&ctx)?;
-        let key = resolve(&h, key_file);
+        let key = resolve(&ctx, &h, key_file)?;
         protect_key(&h, &key);
-        c::check_pair(&resolve(&h, cert_file), &key).map_err(|e| fail(&ctx, shown(&h, e)))?;
+        c::check_pair(&resolve(&ctx, &h, cert_file)?, &key).map_err(|e| fail(&ctx, shown(&h, e)))?;
         Ok(true)
     }
 
@@ -136,7 +137,7 @@ pub mod cert {
     #[rhai_fn(return_raw)]
     pub fn check_chain(ctx: NativeCallContext, fullchain: &str) -> RhaiResultOf<Dynamic> {
         let h = host(&ctx)?;
-        let r = c::check_chain(&resolve(&h, fullchain)).map_err(|e| fail(&ctx, shown(&h, e)))?;
+        let r = c::check_chain(&resolve(&ctx, &h, fullchain)?).map_err(|e| fail(&ctx, shown(&h, e)))?;
         to_map(&ctx, r)
     }
 
@@ -147,7 +148,7 @@ pub mod cert {
     #[rhai_fn(return_raw)]
     pub fn covers(ctx: NativeCallContext, cert_file: &str, host_name: &str) -> RhaiResultOf<bool> {
         let h = host(&ctx)?;
-        c::covers(&resolve(&h, cert_file), host_name).map_err(|e| fail(&ctx, shown(&h, e)))
+        c::covers(&resolve(&ctx, &h, cert_file)?, host_name).map_err(|e| fail(&ctx, shown(&h, e)))
     }
 
     /// Every check an SSL renewal needs, before anything is installed:
@@ -169,9 +170,9 @@ pub mod cert {
         let h = host(&ctx)?;
         check_keys(&ctx, "cert::check_renewal", &req, &["fullchain", "private_key", "host", "current"])?;
         let fullchain = opt_str(&ctx, &req, "fullchain")?.ok_or_else(|| fail(&ctx, "cert::check_renewal needs `fullchain`"))?;
-        let fullchain = resolve(&h, &fullchain);
-        let key = opt_str(&ctx, &req, "private_key")?.map(|k| resolve(&h, &k));
-        let current = opt_str(&ctx, &req, "current")?.map(|k| resolve(&h, &k));
+        let fullchain = resolve(&ctx, &h, &fullchain)?;
+        let key = opt_str(&ctx, &req, "private_key")?.map(|k| resolve(&ctx, &h, &k)).transpose()?;
+        let current = opt_str(&ctx, &req, "current")?.map(|k| resolve(&ctx, &h, &k)).transpose()?;
         let host_name = opt_str(&ctx, &req, "host")?.filter(|s| !s.is_empty());
         if let Some(k) = &key {
             protect_key(&h, k);
@@ -212,7 +213,7 @@ pub mod cert {
 
 fn license_read(ctx: &NativeCallContext, public_pem: &str, license_key: &str) -> RhaiResultOf<(l::LicenseInfo, PathBuf, PathBuf)> {
     let h = host(ctx)?;
-    let (pp, kp) = (h.path(public_pem), h.path(license_key));
+    let (pp, kp) = (resolve(&ctx, &h, public_pem)?, resolve(&ctx, &h, license_key)?);
     // register the token before anything can print it
     if let Ok(token) = l::read_token(&kp) {
         h.secrets().add(&token);
@@ -279,6 +280,7 @@ mod tests {
         let mut h = Host::new(rt.handle().clone());
         h.out_mut().quiet = true;
         h.target_mut().tools_dir = Some(pki.dir.path().to_owned());
+        h.reset_sandbox();
         let host = Arc::new(h);
         let mut engine = Engine::new();
         engine.set_default_tag(Dynamic::from(host.clone()));

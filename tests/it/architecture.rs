@@ -145,7 +145,7 @@ fn every_registered_function_is_a_read_or_a_change_and_changes_are_known() {
 }
 
 /// One call of every change primitive, for the gate test.
-fn gate_script(c: &Cluster, url: &str) -> String {
+fn gate_script(url: &str) -> String {
     format!(
         r#"
 step("1. every change", || {{
@@ -157,10 +157,10 @@ step("1. every change", || {{
     k8s::delete("StatefulSet", "vision-analytics");
     gradle::run("generateSecrets");
     git::pull();
-    file::write("gate.txt", "x\n");
-    file::copy("targetCluster/deploy.yaml", "gate-copy.yaml");
+    file::write("targetCluster/gate.txt", "x\n");
+    file::copy("targetCluster/deploy.yaml", `${{temp_dir()}}/gate-copy.yaml`);
     file::backup("targetCluster/deploy.yaml");
-    file::replace("targetCluster/deploy/sensitive/public.pem", "{pem}");
+    file::replace("targetCluster/deploy/sensitive/public.pem", param_file("pem"));
     file::restore("targetCluster/cluster.properties", "20200101");
     yaml::set("targetCluster/deploy.yaml", "vantiq.image.tag", "9.9.9");
     props::set("targetCluster/cluster.properties", "vantiq_system_release", "9.9.9");
@@ -168,7 +168,6 @@ step("1. every change", || {{
     http::request("PUT", "{url}/gate", #{{ body: "x" }});
 }});
 "#,
-        pem = c.incoming("public.pem"),
     )
 }
 
@@ -217,13 +216,14 @@ fn every_change_goes_through_the_gate() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("gate.rhai");
-    std::fs::write(&script, gate_script(&c, &url)).unwrap();
+    std::fs::write(&script, gate_script(&url)).unwrap();
+    let pem = c.incoming("public.pem");
     let script = script.display().to_string();
 
     // Dry run: every change is recorded as "dry-run" and nothing changes, .git included.
     let objects = cluster_objects(c.store());
     let files = tree_with_git(&c.tools());
-    let out = c.run_with(&script, &[], &["--yes", "--dry-run", "--output", "json"]);
+    let out = c.run_with(&script, &[("pem", &pem)], &["--yes", "--dry-run", "--output", "json"]);
     out.ok();
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     let effects = report["effects"].as_array().unwrap();
@@ -239,7 +239,7 @@ fn every_change_goes_through_the_gate() {
     assert_eq!(tree_with_git(&c.tools()), files, "a dry run changed the tools dir");
 
     // For real: each change's intent is journaled (and flushed) before the change.
-    let out = c.run(&script, &[]);
+    let out = c.run(&script, &[("pem", &pem)]);
     out.ok();
     let id = crate::harness::run_id(&out.stderr);
     let journal = std::fs::read_to_string(c.tools().join(format!(".vscript/runs/{id}.jsonl"))).unwrap();

@@ -145,14 +145,15 @@ fn missing_parameters_are_reported_before_anything_runs() {
 
 #[test]
 fn confirmation_without_a_terminal_is_refused_not_hung() {
-    let (d, p) = tmp_script("confirm(\"Stop Vantiq?\");\nfile::write(\"after\", \"x\");\n");
+    let (d, p) = tmp_script("confirm(\"Stop Vantiq?\");\nfile::write(\"targetCluster/after\", \"x\");\n");
+    std::fs::create_dir(d.path().join("targetCluster")).unwrap();
     let out = vscript(&["run", &p, "--tools", &d.path().display().to_string()], &project_dir());
     assert_eq!(out.code, 4, "{}", out.all());
     assert!(out.stderr.contains("re-run with --yes"), "{}", out.all());
-    assert!(!d.path().join("after").exists());
+    assert!(!d.path().join("targetCluster/after").exists());
     let out = vscript(&["run", &p, "--tools", &d.path().display().to_string(), "--yes"], &project_dir());
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(d.path().join("after").exists());
+    assert!(d.path().join("targetCluster/after").exists());
 }
 
 #[test]

@@ -15,4 +15,5 @@ mod repl;
 mod reports;
 mod runbooks;
 mod safety;
+mod sandbox;
 mod secrets;

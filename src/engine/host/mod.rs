@@ -5,6 +5,7 @@
 
 mod clients;
 mod output;
+mod sandbox;
 mod state;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use super::error::{RhaiResultOf, fail};
 pub use crate::target::Target;
 pub use clients::Clients;
 pub use output::{Output, Redactor};
+pub use sandbox::{Sandbox, resolved as sandbox_resolved};
 pub use state::{Cancel, Effect, Lease, Outcome, Record, Resumed, RunHistory, RunState, SafeState};
 
 /// How the Vantiq server is reached over HTTPS (from `vscript.toml`, or the simulator).
@@ -89,6 +91,24 @@ pub struct Host {
     clients: Clients,
     rt: Runtime,
     modules: ModuleCache,
+    sandbox: Sandbox,
+}
+
+/// The sandbox of a target with its options (`[files]` of vscript.toml).
+fn sandbox_for(target: &Target, opts: &Options) -> Sandbox {
+    let list = |k: &str| -> Vec<PathBuf> {
+        opts.settings
+            .get(k)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(PathBuf::from)).collect())
+            .unwrap_or_default()
+    };
+    Sandbox::new(
+        target.tools_dir.as_deref(),
+        &opts.cwd,
+        &list("files.allow_read"),
+        &list("files.allow_write"),
+    )
 }
 
 impl std::fmt::Debug for Host {
@@ -145,6 +165,7 @@ impl Host {
         handle: tokio::runtime::Handle,
         driver: Option<Arc<tokio::runtime::Runtime>>,
     ) -> Self {
+        let sandbox = sandbox_for(&target, &opts);
         Host {
             target,
             opts,
@@ -153,7 +174,18 @@ impl Host {
             clients: Clients::default(),
             rt: Runtime { handle, driver },
             modules: ModuleCache::default(),
+            sandbox,
         }
+    }
+
+    /// Where this run's scripts may read and write.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Recomputes the sandbox after the target or the options changed (tests, set-up).
+    pub fn reset_sandbox(&mut self) {
+        self.sandbox = sandbox_for(&self.target, &self.opts);
     }
 
     /// The same run on another target (the REPL's `:ns`/`:context`): the output and its
@@ -161,7 +193,13 @@ impl Host {
     pub fn retarget(self, target: Target) -> Host {
         let same_cluster = target.context == self.target.context && target.kubeconfig == self.target.kubeconfig;
         let clients = if same_cluster { self.clients.take() } else { Clients::default() };
-        Host { target, clients, ..self }
+        let sandbox = sandbox_for(&target, &self.opts);
+        Host {
+            target,
+            clients,
+            sandbox,
+            ..self
+        }
     }
 
     /// Options can change only before the host is shared (tests, session set-up).
@@ -240,6 +278,7 @@ impl Host {
     /// by a timeout and the run's cancel token.
     pub fn block<T, E>(&self, what: &str, limit: Duration, fut: impl Future<Output = Result<T, E>>) -> Result<T, BlockError<E>> {
         let cancel = self.cancel().token();
+        let started = std::time::Instant::now();
         let fut = async {
             tokio::select! {
                 biased;
@@ -250,10 +289,12 @@ impl Host {
                 },
             }
         };
-        match &self.rt.driver {
+        let r = match &self.rt.driver {
             Some(rt) => rt.block_on(fut),
             None => self.rt.handle.block_on(fut),
-        }
+        };
+        self.state.budget.waited(started.elapsed());
+        r
     }
 
     /// Prints a progress line on stderr (secrets redacted).

@@ -149,6 +149,41 @@ impl Lease {
     }
 }
 
+/// How long the script has computed (wall time not spent waiting inside `Host::block` or
+/// on the operator), for the runaway-loop limit.
+#[derive(Debug)]
+pub struct Budget {
+    since: Mutex<std::time::Instant>,
+    waited_ns: AtomicU64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            since: Mutex::new(std::time::Instant::now()),
+            waited_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Budget {
+    /// Starts counting again (the REPL, for each command).
+    pub fn reset(&self) {
+        *self.since.lock().unwrap() = std::time::Instant::now();
+        self.waited_ns.store(0, Ordering::SeqCst);
+    }
+    /// Time spent waiting (a request, a watch, a process, the operator).
+    pub fn waited(&self, d: std::time::Duration) {
+        self.waited_ns
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+    /// Time spent computing since the start.
+    pub fn computed(&self) -> std::time::Duration {
+        let total = self.since.lock().unwrap().elapsed();
+        total.saturating_sub(std::time::Duration::from_nanos(self.waited_ns.load(Ordering::SeqCst)))
+    }
+}
+
 /// Journal sink: `(event kind, data)`.
 pub type JournalSink = Box<dyn Fn(&str, Value) + Send + Sync>;
 
@@ -178,6 +213,10 @@ pub struct RunState {
     history: OnceLock<Arc<dyn RunHistory>>,
     /// The maintenance lease as the lock's renewal last saw it (shared with the renewal).
     pub lease: Arc<Lease>,
+    /// The script's computing time, for the runaway-loop limit.
+    pub budget: Budget,
+    /// Files this run changed (gradle refuses to run a `gradlew` the run wrote).
+    written: Mutex<BTreeSet<std::path::PathBuf>>,
     /// Called before every real change where no lease is held for the whole run (the
     /// REPL): takes the lock for the command, or refuses while another run holds it.
     write_guard: Mutex<Option<Arc<WriteGuard>>>,
@@ -240,6 +279,13 @@ impl RunState {
     }
     pub fn run_id(&self) -> Option<String> {
         self.run_id.get().cloned()
+    }
+
+    pub fn wrote(&self, p: std::path::PathBuf) {
+        self.written.lock().unwrap().insert(p);
+    }
+    pub fn has_written(&self, p: &std::path::Path) -> bool {
+        self.written.lock().unwrap().contains(p)
     }
 
     pub fn set_write_guard(&self, g: Option<WriteGuard>) {
