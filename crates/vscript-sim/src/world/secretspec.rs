@@ -179,6 +179,23 @@ fn secret_of(v: &Value, component: Option<&str>, name: Option<&str>, at: &str, w
         warn.push(format!("{at}: not understood; ignored"));
         return None;
     };
+    let mut files = files;
+    if ty == "kubernetes.io/tls" {
+        // A TLS secret needs `tls.crt` and `tls.key`: keys named after the files map onto them.
+        for (k, _) in &mut files {
+            let to = if k == "tls.crt" || k == "tls.key" {
+                continue;
+            } else if k.ends_with(".key") {
+                "tls.key"
+            } else if [".crt", ".pem", ".cer", ".cert"].iter().any(|x| k.ends_with(x)) {
+                "tls.crt"
+            } else {
+                continue;
+            };
+            warn.push(format!("{at}: key `{k}` of a kubernetes.io/tls secret is stored as `{to}`"));
+            *k = to.to_owned();
+        }
+    }
     Some(SecretSpec {
         component,
         name,
@@ -398,6 +415,17 @@ mod tests {
         assert!(warn.iter().any(|w| w.contains("without a name")), "{warn:?}");
         assert!(warn.iter().any(|w| w.contains("files") && w.contains("ignored")), "{warn:?}");
         assert!(warn.iter().any(|w| w.contains("`grafana` names no files")), "{warn:?}");
+    }
+
+    #[test]
+    fn tls_secrets_listing_files_get_tls_keys() {
+        let doc = json!({"secrets": [{"name": "vantiq-ssl-cert", "type": "kubernetes.io/tls", "files": ["fullchain.crt", "private.key"]}]});
+        let (specs, warn) = interpret(&doc, "s.yaml");
+        assert_eq!(
+            specs[0].files,
+            [("tls.crt".into(), "fullchain.crt".into()), ("tls.key".into(), "private.key".into())]
+        );
+        assert_eq!(warn.len(), 2, "{warn:?}");
     }
 
     #[test]
