@@ -11,3 +11,5 @@ mod repl;
 mod reports;
 mod runbooks;
 mod safety;
+mod sim_world;
+mod toolsdirs;

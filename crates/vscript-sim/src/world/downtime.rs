@@ -1,6 +1,8 @@
 //! The downtime record: a window opens the moment no vantiq pod serves (the last Ready
 //! vantiq pod of the installation stops being Ready) and closes at the first successful
-//! Vantiq login afterwards (`GET /authenticate` answered 200 by the HTTPS endpoint). Each
+//! Vantiq login afterwards: `GET /authenticate` answered 200 by the HTTPS endpoint, or an
+//! authenticated API call answered 200 (`GET /api/v1/about` with the access token, which
+//! is how vscript's `verify_login` checks the login). Each
 //! window says which maintenance procedure (the lease holder) was running when it
 //! opened, when a vantiq pod was Ready again, and how long it lasted in wall-clock and
 //! in realistic seconds (wall × the clock's speed). Written to `DIR/downtime.json` on

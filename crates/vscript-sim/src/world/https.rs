@@ -183,7 +183,10 @@ fn handle(w: &World, creds: &Credentials, req: &Request<hyper::body::Incoming>) 
                 return reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid or missing access token"}));
             }
             match about(w) {
-                Some(v) => reply(StatusCode::OK, v),
+                Some(v) => {
+                    w.note_login();
+                    reply(StatusCode::OK, v)
+                }
                 None => reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "no vantiq server is ready"})),
             }
         }

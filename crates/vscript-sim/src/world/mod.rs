@@ -168,8 +168,8 @@ impl World {
         self.images.pull(node, image, self.pull_duration())
     }
 
-    /// A successful Vantiq login (the HTTPS endpoint answered `/authenticate`): ends an
-    /// open downtime window.
+    /// A successful Vantiq login (the HTTPS endpoint answered `/authenticate`, or an
+    /// authenticated API call, with 200): ends an open downtime window.
     pub fn note_login(&self) {
         self.downtime.login();
     }

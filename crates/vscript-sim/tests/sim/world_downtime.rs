@@ -17,6 +17,13 @@ use vscript_sim::SeedOptions;
 
 /// `GET /authenticate` as the `system` user on the Vantiq endpoint; the HTTP status.
 fn login(t: &T) -> u16 {
+    let password = std::fs::read_to_string(&t.sim().info.password_file).unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("system:{password}"));
+    get(t, "/authenticate", &format!("Basic {basic}"))
+}
+
+/// `GET path` with `auth` on the Vantiq endpoint (trusting `ca.crt`); the HTTP status.
+fn get(t: &T, path: &str, auth: &str) -> u16 {
     let info = &t.sim().info;
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(&info.ca_file).unwrap() {
@@ -30,11 +37,9 @@ fn login(t: &T) -> u16 {
     let name = rustls::pki_types::ServerName::try_from(info.vantiq_host.clone()).unwrap();
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(&info.vantiq_addr).unwrap());
-    let password = std::fs::read_to_string(&info.password_file).unwrap();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("system:{password}"));
     write!(
         tls,
-        "GET /authenticate HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\nConnection: close\r\n\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n",
         info.vantiq_host
     )
     .unwrap();
@@ -159,4 +164,11 @@ fn a_downtime_during_a_procedure_names_it_and_stays_open_without_a_login() {
         w[0].end.is_none() && w[0].wall_seconds.is_none(),
         "open until someone logs in: {w:#?}"
     );
+    // An authenticated API call (how vscript checks the login) ends it too.
+    let token = std::fs::read_to_string(&t.sim().info.token_file).unwrap();
+    assert_eq!(get(&t, "/api/v1/about", "Bearer wrong"), 401);
+    assert!(t.sim().world.downtime.windows()[0].end.is_none(), "a refused call is no login");
+    assert_eq!(get(&t, "/api/v1/about", &format!("Bearer {token}")), 200);
+    let w = t.sim().world.downtime.windows();
+    assert!(w[0].end.is_some() && w[0].realistic_seconds.is_some(), "{w:#?}");
 }
