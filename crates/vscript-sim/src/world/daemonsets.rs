@@ -88,13 +88,12 @@ fn reconcile(w: &Arc<World>, ds: &Value) {
     // Rolling update: one outdated pod at a time, when every other pod is Ready.
     let rolling = ds["spec"]["updateStrategy"]["type"].as_str().unwrap_or("RollingUpdate") == "RollingUpdate";
     let all_healthy = mine.iter().filter(|p| !pods::terminating(p)).all(pods::healthy) && mine.len() >= node_list.len();
-    if rolling && all_healthy {
-        if let Some(p) = mine
-            .iter()
-            .find(|p| !pods::terminating(p) && p["metadata"]["labels"]["controller-revision-hash"].as_str() != Some(rev.as_str()))
-        {
-            pods::terminate(w, &ns, name_of(p));
-        }
+    let outdated = |p: &&Value| !pods::terminating(p) && p["metadata"]["labels"]["controller-revision-hash"].as_str() != Some(rev.as_str());
+    if rolling
+        && all_healthy
+        && let Some(p) = mine.iter().find(outdated)
+    {
+        pods::terminate(w, &ns, name_of(p));
     }
     write_status(w, ds, &ns, &name, &uid, &rev, node_list.len());
 }

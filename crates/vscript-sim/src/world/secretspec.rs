@@ -364,7 +364,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn names(s: &[SecretSpec]) -> Vec<(String, String, Vec<(String, String)>)> {
+    type Summary = (String, String, Vec<(String, String)>);
+
+    fn names(s: &[SecretSpec]) -> Vec<Summary> {
         s.iter().map(|s| (s.component.clone(), s.name.clone(), s.files.clone())).collect()
     }
 
