@@ -91,3 +91,31 @@ fn two_minor_upgrade_rollbacks_in_a_row_never_lose_data_silently() {
         assert!(out.stdout.contains("backup-restored-twice"), "{}", out.all());
     }
 }
+
+#[test]
+fn an_influxdb_resize_stopped_after_deleting_the_statefulset_is_caught_until_resumed() {
+    let c = Cluster::start();
+    std::fs::write(c.sim().dir.join("faults.json"), r#"{"gradle": {"deployShared": "fail"}}"#).unwrap();
+    let out = c.run("influxdb_pv_resize", &[("size", "55Gi")]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(c.get("StatefulSet", "shared", "influxdb").is_none());
+    let check = sim_check(&c);
+    assert_eq!(check.code, 1, "{}", check.all());
+    assert!(
+        check.stdout.contains("statefulset-not-recreated") && check.stdout.contains("shared/influxdb"),
+        "{}",
+        check.all()
+    );
+    // The resumed run recreates it: nothing is left to report.
+    std::fs::write(c.sim().dir.join("faults.json"), "{}").unwrap();
+    let id = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("vscript: run "))
+        .and_then(|r| r.split(' ').next())
+        .expect("a run line")
+        .to_owned();
+    c.run_with("influxdb_pv_resize", &[], &["--yes", "--resume", &id]).ok();
+    assert!(c.get("StatefulSet", "shared", "influxdb").is_some());
+    c.assert_no_violation();
+}

@@ -199,11 +199,17 @@ async fn lifecycle(w: &Arc<World>, ns: &str, name: &str, uid: &str) {
     // present", one it does not is pulled (or the pull under way is joined).
     let begun = tokio::time::Instant::now();
     let mut waits = Vec::new();
+    // A later container of this pod with an image an earlier one pulls finds it present.
+    let mut repeats = Vec::new();
     for (c, path) in inits
         .iter()
         .map(|c| (c, format!("spec.initContainers{{{}}}", c.name)))
         .chain(ctrs.iter().map(|c| (c, format!("spec.containers{{{}}}", c.name))))
     {
+        if waits.iter().any(|(i, _, _)| *i == c.image) {
+            repeats.push((c.image.clone(), path));
+            continue;
+        }
         let st = w.pull(&node, &c.image);
         if st.cached {
             let msg = format!("Container image \"{}\" already present on machine", c.image);
@@ -223,6 +229,10 @@ async fn lifecycle(w: &Arc<World>, ns: &str, name: &str, uid: &str) {
             "Successfully pulled image \"{image}\" in {took:.3}s ({took:.3}s including waiting). Image size: {} bytes.",
             image_size(&image)
         );
+        nodes::pod_event(w, &pod, "Pulled", msg, Some(&path), false);
+    }
+    for (image, path) in repeats {
+        let msg = format!("Container image \"{image}\" already present on machine");
         nodes::pod_event(w, &pod, "Pulled", msg, Some(&path), false);
     }
     w.store.drop_logs(ns, name);
