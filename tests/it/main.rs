@@ -17,3 +17,5 @@ mod runbooks;
 mod safety;
 mod sandbox;
 mod secrets;
+mod sim_world;
+mod toolsdirs;

@@ -97,6 +97,7 @@ pub static RESOURCES: &[Resource] = &[
         ["status"]
     ),
     res!("", "v1", "Event", "events", "event", true, ["ev"], []),
+    res!("", "v1", "Node", "nodes", "node", false, ["no"], ["status"]),
     res!(
         "apps",
         "v1",
@@ -107,6 +108,7 @@ pub static RESOURCES: &[Resource] = &[
         ["sts"],
         ["scale", "status"]
     ),
+    res!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, ["ds"], ["status"]),
     res!("batch", "v1", "Job", "jobs", "job", true, [], ["status"]),
     res!("batch", "v1", "CronJob", "cronjobs", "cronjob", true, ["cj"], ["status"]),
     res!(

@@ -12,6 +12,7 @@ pub fn on_create(r: &Resource, obj: &mut Value, uid: &str) -> Result<(), ApiErro
     match r.kind {
         "Job" => default_job(obj, Some(uid)),
         "StatefulSet" => default_statefulset(obj),
+        "DaemonSet" => default_daemonset(obj),
         _ => {}
     }
     validate(r, obj)
@@ -38,6 +39,7 @@ pub fn on_update(r: &Resource, old: &Value, new: &mut Value, ctx: &UpdateContext
             default_statefulset(new);
             check_statefulset_update(r, old, new)?;
         }
+        "DaemonSet" => default_daemonset(new),
         "PersistentVolumeClaim" => check_pvc_resize(old, new, ctx)?,
         _ => {}
     }
@@ -103,6 +105,20 @@ fn default_job(job: &mut Value, uid: Option<&str>) {
     labels["batch.kubernetes.io/job-name"] = json!(name);
     labels["controller-uid"] = json!(uid);
     labels["job-name"] = json!(name);
+}
+
+/// DaemonSet defaults `kubectl rollout status ds/…` relies on (`updateStrategy`).
+fn default_daemonset(ds: &mut Value) {
+    if !ds["spec"].is_object() {
+        ds["spec"] = json!({});
+    }
+    let spec = &mut ds["spec"];
+    set_default(spec, "revisionHistoryLimit", json!(10));
+    set_default(
+        spec,
+        "updateStrategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+    );
 }
 
 fn default_statefulset(sts: &mut Value) {

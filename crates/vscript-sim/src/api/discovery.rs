@@ -214,7 +214,16 @@ mod tests {
             .iter()
             .map(|r| r["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["statefulsets", "statefulsets/scale", "statefulsets/status"]);
+        assert_eq!(
+            names,
+            [
+                "statefulsets",
+                "statefulsets/scale",
+                "statefulsets/status",
+                "daemonsets",
+                "daemonsets/status"
+            ]
+        );
         assert_eq!(l["resources"][1]["group"], "autoscaling");
     }
 }

@@ -1,7 +1,9 @@
 //! The simulator's own routes, next to the Kubernetes API under `/__sim/`:
 //! `GET /__sim/violations`, `GET /__sim/state` (the simulated databases, schema,
-//! snapshots, license, served certificate) and `POST /__sim/faults` (replaces
-//! `DIR/faults.json`, read by the controllers and the gradle shim whenever it matters).
+//! snapshots, license, served certificate, downtime), `GET /__sim/downtime` (the
+//! downtime record), `POST /__sim/faults` (replaces `DIR/faults.json`, read by the
+//! controllers and the gradle shim whenever it matters) and `POST /__sim/gradle-task`
+//! (the gradle shim reports a task before it acts).
 
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ pub fn router(w: Arc<World>, api_faults: Arc<crate::api::Faults>) -> axum::Route
         .route("/__sim/violations", get(violations))
         .route("/__sim/state", get(state))
         .route("/__sim/faults", post(faults).get(get_faults))
+        .route("/__sim/downtime", get(downtime))
+        .route("/__sim/gradle-task", post(gradle_task))
         .with_state((w, api_faults))
 }
 
@@ -37,7 +41,26 @@ pub fn state_of(w: &World) -> Value {
     let cert = https::served_cert(&w.store)
         .map(|c| json!({"subject": c.subject, "notAfter": c.not_after.to_rfc3339(), "sha256": c.sha256, "dnsNames": c.dns_names}));
     json!({"databases": db, "license": license, "servedCertificate": cert, "speed": w.clock.speed,
-           "runningVersion": https::running_version(w)})
+           "runningVersion": https::running_version(w), "downtime": w.downtime.windows(),
+           "maintenance": super::maintenance::summary(w)})
+}
+
+async fn downtime(State((w, _)): St) -> Json<Value> {
+    Json(json!(w.downtime.record()))
+}
+
+/// The gradle shim reports each task before it acts (see [`World::gradle_task`]).
+async fn gradle_task(State((w, _)): St, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    match (body["task"].as_str(), body["namespace"].as_str()) {
+        (Some(task), Some(ns)) => {
+            w.gradle_task(task, ns);
+            (StatusCode::OK, Json(json!({})))
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "expected {\"task\": ..., \"namespace\": ...}"})),
+        ),
+    }
 }
 
 async fn state(State((w, _)): St) -> Json<Value> {

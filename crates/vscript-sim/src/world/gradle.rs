@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::toolsdir::{self, read_props, read_yaml, yaml_bool, yaml_str};
+use super::toolsdir::{self, read_props, read_yaml, vantiq_tag, yaml_bool, yaml_str};
 use super::{SimInfo, WorldFaults, seed};
 
 const TASKS: [&str; 5] = ["setupCluster", "generateSecrets", "deployVantiq", "deployNginx", "deployShared"];
@@ -289,10 +289,20 @@ impl Ctx {
     }
 
     fn generate_secrets(&self) -> Result<()> {
-        for line in generate_secrets(&self.target)? {
+        let g = generate_secrets(&self.target)?;
+        for w in &g.warnings {
+            eprintln!("warning: {w}");
+        }
+        for line in g.lines {
             println!("{line}");
         }
         Ok(())
+    }
+
+    /// Tells the simulator which task runs where (for its invariants); best effort.
+    fn notify(&self, task: &str) {
+        let url = format!("{}/__sim/gradle-task", self.api.trim_end_matches('/'));
+        let _ = self.call("POST", &url, Some(&json!({"task": task, "namespace": self.ns})));
     }
 
     fn apply_secrets(&self, comp: &str) -> Result<()> {
@@ -336,12 +346,13 @@ impl Ctx {
     fn deploy_vantiq(&self) -> Result<()> {
         let d = self.deploy()?;
         let deploy_path = self.target.join("deploy.yaml");
-        let tag = yaml_str(&d, "vantiq.image.tag").with_context(|| format!("{}: vantiq.image.tag is not set", deploy_path.display()))?;
+        let tag = vantiq_tag(&d).with_context(|| format!("{}: vantiq.image.tag is not set", deploy_path.display()))?;
         let replicas: u32 = yaml_str(&d, "vantiq.replicas").and_then(|r| r.parse().ok()).unwrap_or(3);
         println!(
             "helm upgrade --install vantiq ./charts/vantiq --namespace {} -f targetCluster/deploy.yaml",
             self.ns
         );
+        self.notify("deployVantiq");
         self.apply_secrets("vantiq")?;
         self.upgrade_sts("vantiq", "vantiq/vantiq-server", &tag, replicas, || {
             seed::vantiq_sts(&tag, replicas)
@@ -398,36 +409,65 @@ fn msg(v: &Value) -> String {
     v["message"].as_str().map_or_else(|| v.to_string(), str::to_owned)
 }
 
-/// What `generateSecrets` does: `secrets.yaml` + `deploy/sensitive/*` →
-/// `deploy/secrets/<component>/<secret>.yaml`. Returns the lines to print.
-pub fn generate_secrets(target: &Path) -> Result<Vec<String>> {
-    let path = target.join("secrets.yaml");
-    let spec = read_yaml(&path)?;
-    let comps = spec
-        .as_object()
-        .with_context(|| format!("{}: expected a mapping of components", path.display()))?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut lines = Vec::new();
-    for (comp, secrets) in comps {
-        let dir = target.join("deploy/secrets").join(comp);
-        std::fs::create_dir_all(&dir)?;
-        for (name, s) in secrets.as_object().into_iter().flatten() {
-            // Without a namespace in secrets.yaml, the secret goes to the installation's namespace.
-            let ns_line = s["namespace"].as_str().map(|ns| format!("  namespace: {ns}\n")).unwrap_or_default();
-            let ty = s["type"].as_str().unwrap_or("Opaque");
-            let mut out = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n{ns_line}type: {ty}\ndata:\n");
-            for (key, file) in s["files"].as_object().into_iter().flatten() {
-                let file = file.as_str().unwrap_or("");
-                let src = target.join("deploy/sensitive").join(file);
-                let raw = std::fs::read(&src).with_context(|| format!("File '{}' not found", src.display()))?;
-                out.push_str(&format!("  {key}: {}\n", b64.encode(raw)));
-            }
-            let dst = dir.join(format!("{name}.yaml"));
-            std::fs::write(&dst, out)?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600))?;
-            lines.push(format!("Generated deploy/secrets/{comp}/{name}.yaml"));
-        }
+/// What `generateSecrets` made: the lines it prints, and what it could not do.
+#[derive(Debug, Default)]
+pub struct Generated {
+    pub lines: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+fn yaml_key(k: &str) -> String {
+    if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        k.to_owned()
+    } else {
+        serde_json::to_string(k).unwrap_or_default()
     }
-    Ok(lines)
+}
+
+/// What `generateSecrets` does: `secrets.yaml` (read tolerantly, see
+/// [`super::secretspec`]) + the files it names → `deploy/secrets/<component>/<secret>.yaml`.
+/// A file that cannot be found is left out with a warning instead of failing the task.
+pub fn generate_secrets(target: &Path) -> Result<Generated> {
+    let (specs, warnings) = super::secretspec::load(target);
+    let mut g = Generated {
+        lines: Vec::new(),
+        warnings,
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for spec in specs {
+        let mut data = String::new();
+        for (key, file) in &spec.files {
+            let (path, w) = super::secretspec::file_for(target, &spec, key, file);
+            g.warnings.extend(w);
+            let Some(path) = path else { continue };
+            match std::fs::read(&path) {
+                Ok(raw) => data.push_str(&format!("  {}: {}\n", yaml_key(key), b64.encode(raw))),
+                Err(e) => g.warnings.push(format!(
+                    "secret `{}`: cannot read {}: {e}; `{key}` left out",
+                    spec.name,
+                    path.display()
+                )),
+            }
+        }
+        if data.is_empty() {
+            g.warnings
+                .push(format!("secret `{}`: none of its files found; not generated", spec.name));
+            continue;
+        }
+        // Without a namespace in secrets.yaml, the secret goes to the installation's namespace.
+        let ns_line = spec.namespace.as_ref().map(|ns| format!("  namespace: {ns}\n")).unwrap_or_default();
+        let out = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {}\n{ns_line}type: {}\ndata:\n{data}",
+            spec.name, spec.ty
+        );
+        let dir = target.join("deploy/secrets").join(&spec.component);
+        std::fs::create_dir_all(&dir)?;
+        let dst = dir.join(format!("{}.yaml", spec.name));
+        std::fs::write(&dst, out)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600))?;
+        g.lines
+            .push(format!("Generated deploy/secrets/{}/{}.yaml", spec.component, spec.name));
+    }
+    Ok(g)
 }

@@ -172,6 +172,7 @@ fn handle(w: &World, creds: &Credentials, req: &Request<hyper::body::Incoming>) 
             if !ready {
                 return reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "no vantiq server is ready"}));
             }
+            w.note_login();
             reply(
                 StatusCode::OK,
                 json!({"accessToken": creds.token, "idToken": format!("id.{}", &creds.token[..16.min(creds.token.len())]), "expiresIn": 3600}),
@@ -182,7 +183,10 @@ fn handle(w: &World, creds: &Credentials, req: &Request<hyper::body::Incoming>) 
                 return reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid or missing access token"}));
             }
             match about(w) {
-                Some(v) => reply(StatusCode::OK, v),
+                Some(v) => {
+                    w.note_login();
+                    reply(StatusCode::OK, v)
+                }
                 None => reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "no vantiq server is ready"})),
             }
         }

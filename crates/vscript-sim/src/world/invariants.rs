@@ -3,7 +3,11 @@
 //! appended to `DIR/violations.jsonl` at once (one JSON object a line) and kept in
 //! memory. Some rules are checked here on every committed write (certificates,
 //! licenses, deleted data); the others by the controllers at the transition that
-//! breaks them (a migration starting, a pod starting).
+//! breaks them (a migration starting, a pod starting); the end-of-procedure rules
+//! (`component-left-stopped`, `statefulset-not-recreated`, see [`super::maintenance`])
+//! are *pending* while they hold: published in `DIR/violations-pending.json`, part of
+//! every read of the violations, cleared by a repair, and recorded for good when the
+//! simulator stops.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -25,7 +29,8 @@ pub struct Violation {
     pub at: String,
     /// Stable id: `concurrent-migration`, `component-during-migration`,
     /// `migration-without-backup`, `image-older-than-schema`, `bad-certificate-served`,
-    /// `license-invalid`, `data-lost`.
+    /// `license-invalid`, `data-lost`, `component-left-stopped`, `backup-restored-twice`,
+    /// `statefulset-not-recreated`, `deploy-wrong-namespace`.
     pub rule: String,
     /// What, which objects, since when.
     pub message: String,
@@ -34,20 +39,30 @@ pub struct Violation {
 /// The record of violations of one simulator run.
 pub struct Invariants {
     path: PathBuf,
+    pending_path: PathBuf,
     file: Mutex<Option<std::fs::File>>,
     list: Mutex<Vec<Violation>>,
+    /// Violations that hold now and become final when the simulator stops, unless repaired.
+    pending: Mutex<Vec<Violation>>,
     seen: Mutex<HashSet<String>>,
 }
+
+/// The pending violations' file name in the simulator's directory.
+pub const PENDING_FILE: &str = "violations-pending.json";
 
 impl Invariants {
     /// Starts an empty record at `DIR/violations.jsonl` (truncating an old one).
     pub fn create(dir: &Path) -> std::io::Result<Invariants> {
         let path = dir.join("violations.jsonl");
         let file = std::fs::File::create(&path)?;
+        let pending_path = dir.join(PENDING_FILE);
+        let _ = std::fs::remove_file(&pending_path);
         Ok(Invariants {
             path,
+            pending_path,
             file: Mutex::new(Some(file)),
             list: Mutex::new(Vec::new()),
+            pending: Mutex::new(Vec::new()),
             seen: Mutex::new(HashSet::new()),
         })
     }
@@ -58,14 +73,20 @@ impl Invariants {
 
     /// Records a violation once per `key` (the episode: e.g. one migration).
     pub fn report(&self, rule: &str, key: &str, message: impl Into<String>) {
-        if !self.seen.lock().unwrap().insert(format!("{rule}/{key}")) {
+        self.record(
+            key,
+            Violation {
+                at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                rule: rule.to_owned(),
+                message: message.into(),
+            },
+        );
+    }
+
+    fn record(&self, key: &str, v: Violation) {
+        if !self.seen.lock().unwrap().insert(format!("{}/{key}", v.rule)) {
             return;
         }
-        let v = Violation {
-            at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            rule: rule.to_owned(),
-            message: message.into(),
-        };
         if let Some(f) = self.file.lock().unwrap().as_mut() {
             let mut line = serde_json::to_string(&v).unwrap_or_default();
             line.push('\n');
@@ -75,13 +96,54 @@ impl Invariants {
         self.list.lock().unwrap().push(v);
     }
 
+    /// Every violation: the recorded ones, then those pending now.
     pub fn all(&self) -> Vec<Violation> {
-        self.list.lock().unwrap().clone()
+        let mut v = self.list.lock().unwrap().clone();
+        v.extend(self.pending.lock().unwrap().iter().cloned());
+        v
+    }
+
+    /// Replaces the pending violations (and `DIR/violations-pending.json`) when they changed.
+    pub fn set_pending(&self, v: Vec<Violation>) {
+        let mut cur = self.pending.lock().unwrap();
+        if *cur == v {
+            return;
+        }
+        if v.is_empty() {
+            let _ = std::fs::remove_file(&self.pending_path);
+        } else {
+            let tmp = self.pending_path.with_extension("json.tmp");
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, &self.pending_path);
+            }
+        }
+        *cur = v;
+    }
+
+    /// Records `pending` for good (the simulator stops) and clears the pending set.
+    pub fn finalize(&self, pending: Vec<Violation>) {
+        self.set_pending(Vec::new());
+        for v in pending {
+            let key = v.message.clone();
+            self.record(&key, v);
+        }
     }
 }
 
-/// Reads `DIR/violations.jsonl`.
+/// Reads `DIR/violations.jsonl`, then the violations pending now
+/// (`DIR/violations-pending.json`, while the simulator runs or if it was killed).
 pub fn read(dir: &Path) -> anyhow::Result<Vec<Violation>> {
+    let mut out = read_recorded(dir)?;
+    let pending = dir.join(PENDING_FILE);
+    if let Ok(text) = std::fs::read_to_string(&pending) {
+        let v: Vec<Violation> = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", pending.display()))?;
+        out.extend(v);
+    }
+    Ok(out)
+}
+
+fn read_recorded(dir: &Path) -> anyhow::Result<Vec<Violation>> {
     let path = dir.join("violations.jsonl");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -129,12 +191,15 @@ fn on_write(w: &Arc<World>, store: &Store, ev: &WatchEvent) {
             w.pod_written(ev);
         }
         ("Pod", EventType::Deleted) => w.pod_deleted(ev),
-        ("StatefulSet", EventType::Deleted) if ns == w.ns && ev.name == "mongodb" => {
-            w.invariants.report(
-                "data-lost",
-                &format!("sts/{}", super::rv(&ev.object)),
-                format!("StatefulSet {ns}/mongodb was deleted: the Vantiq database is gone"),
-            );
+        ("Lease" | "StatefulSet", _) => {
+            if ev.resource.kind == "StatefulSet" && ev.kind == EventType::Deleted && ns == w.ns && ev.name == "mongodb" {
+                w.invariants.report(
+                    "data-lost",
+                    &format!("sts/{}", super::rv(&ev.object)),
+                    format!("StatefulSet {ns}/mongodb was deleted: the Vantiq database is gone"),
+                );
+            }
+            super::maintenance::on_event(w, ev);
         }
         ("PersistentVolumeClaim", EventType::Deleted) if ns == w.ns && ev.name.contains("mongodb") => {
             w.invariants.report(

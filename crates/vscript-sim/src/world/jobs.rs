@@ -54,7 +54,8 @@ pub fn reconcile_all(w: &Arc<World>) {
     }
 }
 
-fn suffix() -> String {
+/// Five random characters, as the controllers suffix generated pod names.
+pub(crate) fn suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     uuid::Uuid::new_v4().as_bytes()[..5]
         .iter()
@@ -85,7 +86,16 @@ fn start(w: &Arc<World>, job: &Value) {
     let owner =
         json!({"apiVersion": "batch/v1", "kind": "Job", "name": jname, "uid": juid, "controller": true, "blockOwnerDeletion": true});
     let pname = format!("{jname}-{}", suffix());
-    let mut pod = pods::new_pod(&ns, &pname, labels, t["metadata"]["annotations"].clone(), t["spec"].clone(), owner);
+    let at = pods::Placement::schedule(w, Some(&juid), &t["spec"]);
+    let mut pod = pods::new_pod(
+        &ns,
+        &pname,
+        labels,
+        t["metadata"]["annotations"].clone(),
+        t["spec"].clone(),
+        owner,
+        &at,
+    );
     pod["metadata"]["annotations"] = if t["metadata"]["annotations"].is_object() {
         t["metadata"]["annotations"].clone()
     } else {
@@ -141,7 +151,11 @@ async fn work(w: &Arc<World>, ns: &str, pod: &str, ctr: &str, kind: &str, job: &
             log("mongodump: connecting to mongodb-0.mongodb:27017".into());
             w.clock.sleep(step).await;
             let db = w.db.lock().unwrap().clone();
-            log(format!("mongodump: dumping database ars02 (schema {})", db.mongo.schema));
+            if ns == w.ns {
+                log(format!("mongodump: dumping database ars02 (schema {})", db.mongo.schema));
+            } else {
+                log("mongodump: dumping database ars02".into());
+            }
             for (i, coll) in ["types", "rules", "procedures", "sources", "documents"].iter().enumerate() {
                 w.clock.sleep(step * 0.8).await;
                 if fault && i == 3 {
@@ -151,23 +165,36 @@ async fn work(w: &Arc<World>, ns: &str, pod: &str, ctr: &str, kind: &str, job: &
                 log(format!("mongodump: done dumping ars02.{coll}"));
             }
             let db = w.db.lock().unwrap().clone();
-            if let Some(u) = &db.userdb {
+            if let Some(u) = db.userdb.as_ref().filter(|_| ns == w.ns) {
                 log(format!("mongodump: dumping userdb ({} writes)", u.app_writes));
             }
             let at = Utc::now();
             let id = format!("mongobackup-{}", at.format("%Y%m%dT%H%M%SZ"));
+            // A backup job in another namespace backs up that namespace's database, which
+            // the simulator does not model: it is recorded, and is no backup of this one.
+            let (mongo, userdb) = if ns == w.ns {
+                (db.mongo.clone(), db.userdb.clone())
+            } else {
+                let other = super::vantiq::Db {
+                    schema: "-".into(),
+                    app_writes: 0,
+                    last_write_at: None,
+                };
+                (other, None)
+            };
             log(format!(
                 "mongodump: archive written: {} documents in {} collections",
-                db.mongo.documents(),
-                db.mongo.collections()
+                mongo.documents(),
+                mongo.collections()
             ));
             log(format!("upload: gs://acme-vantiq-backups/{id}.archive.gz uploaded"));
             w.db.lock().unwrap().snapshots.push(Snapshot {
                 id: id.clone(),
                 job: job.to_owned(),
+                namespace: ns.to_owned(),
                 at,
-                mongo: db.mongo.clone(),
-                userdb: db.userdb.clone(),
+                mongo,
+                userdb,
             });
             log(format!("backup {id} completed"));
             Ok(())
@@ -177,7 +204,14 @@ async fn work(w: &Arc<World>, ns: &str, pod: &str, ctr: &str, kind: &str, job: &
             let target = if user { "userdb" } else { "ars02" };
             log(format!("mongorestore: looking for the newest backup of {target}"));
             w.clock.sleep(step).await;
-            let snap = w.db.lock().unwrap().snapshots.iter().max_by_key(|s| s.at).cloned();
+            let snap =
+                w.db.lock()
+                    .unwrap()
+                    .snapshots
+                    .iter()
+                    .filter(|s| s.namespace == ns)
+                    .max_by_key(|s| s.at)
+                    .cloned();
             let Some(snap) = snap else {
                 log(format!("mongorestore: Failed: no backup found for {target}"));
                 w.invariants.report(
@@ -196,8 +230,50 @@ async fn work(w: &Arc<World>, ns: &str, pod: &str, ctr: &str, kind: &str, job: &
             for _ in 0..3 {
                 w.clock.sleep(step).await;
             }
-            let schema = {
+            let schema = if ns != w.ns {
+                snap.mongo.schema.clone()
+            } else {
                 let mut db = w.db.lock().unwrap();
+                let target_db = if user { "userdb" } else { "mongo" };
+                let key = (target_db.to_owned(), snap.id.clone());
+                let last_write = if user {
+                    db.userdb.as_ref().and_then(|u| u.last_write_at)
+                } else {
+                    db.mongo.last_write_at
+                };
+                let writes_now = if user {
+                    db.userdb.as_ref().map_or(0, |u| u.app_writes)
+                } else {
+                    db.mongo.app_writes
+                };
+                if let Some(first) = db.restores.get(&key)
+                    && last_write.is_some_and(|t| t > first.at)
+                {
+                    let writes_then = if user {
+                        snap.userdb.as_ref().map_or(0, |u| u.app_writes)
+                    } else {
+                        snap.mongo.app_writes
+                    };
+                    w.invariants.report(
+                        "backup-restored-twice",
+                        &format!("{job}/{target_db}"),
+                        format!(
+                            "Job {ns}/{job} ({kind}) restored snapshot {} into {} a second time (first restored by {} at {}): the {} application write(s) made since then are lost",
+                            snap.id,
+                            if user { "the userdb" } else { "MongoDB" },
+                            first.job,
+                            first.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                            writes_now.saturating_sub(writes_then)
+                        ),
+                    );
+                }
+                db.restores.insert(
+                    key,
+                    super::vantiq::Restore {
+                        job: job.to_owned(),
+                        at: Utc::now(),
+                    },
+                );
                 if user {
                     db.userdb = snap.userdb.clone().or(db.userdb.clone());
                     db.userdb.as_ref().map(|u| u.schema.clone()).unwrap_or_default()

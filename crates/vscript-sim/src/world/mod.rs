@@ -9,14 +9,20 @@
 
 pub mod admin;
 pub mod clock;
+pub mod daemonsets;
+pub mod downtime;
 pub mod gradle;
 pub mod https;
 pub mod invariants;
+pub mod javaprops;
 pub mod jobs;
 pub mod license;
+pub mod maintenance;
+pub mod nodes;
 pub mod pki;
 pub mod pods;
 pub mod pvc;
+pub mod secretspec;
 pub mod seed;
 pub mod sim;
 pub mod sts;
@@ -82,8 +88,14 @@ pub struct World {
     root_subjects: Vec<String>,
     /// Pod uid → the token that stops its lifecycle.
     pods: Mutex<HashMap<String, CancellationToken>>,
-    /// Images the simulated node has pulled (or is pulling), and when each is available.
-    pulled: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// The images each node has pulled (or is pulling).
+    pub images: nodes::ImageCache,
+    /// Realistic seconds a node takes to pull an image it does not have.
+    pull_secs: Mutex<f64>,
+    /// Maintenance procedures (the `vscript-maintenance` lease) and what they left behind.
+    pub maint: maintenance::Maintenance,
+    /// The downtime windows.
+    pub downtime: downtime::Downtime,
     /// Job uids whose pod was started.
     jobs_started: Mutex<HashSet<String>>,
     /// PVC uids being expanded.
@@ -96,12 +108,17 @@ impl World {
         speed: f64,
         dir: &Path,
         ns: &str,
-        db: vantiq::Databases,
+        mut db: vantiq::Databases,
         root_subjects: Vec<String>,
     ) -> std::io::Result<World> {
+        // The seeded snapshots (last night's backup) are of this installation's database.
+        for s in db.snapshots.iter_mut().filter(|s| s.namespace.is_empty()) {
+            s.namespace = ns.to_owned();
+        }
+        let clock = clock::Clock::new(speed);
         Ok(World {
             store,
-            clock: clock::Clock::new(speed),
+            clock,
             dir: dir.to_owned(),
             ns: ns.to_owned(),
             db: Mutex::new(db),
@@ -109,7 +126,10 @@ impl World {
             cancel: CancellationToken::new(),
             root_subjects,
             pods: Mutex::new(HashMap::new()),
-            pulled: Mutex::new(HashMap::new()),
+            images: nodes::ImageCache::default(),
+            pull_secs: Mutex::new(clock::real::PULL_NEW),
+            maint: maintenance::Maintenance::default(),
+            downtime: downtime::Downtime::create(dir, clock.speed),
             jobs_started: Mutex::new(HashSet::new()),
             resizing: Mutex::new(HashSet::new()),
         })
@@ -123,21 +143,80 @@ impl World {
         self.root_subjects.clone()
     }
 
-    /// Marks images as present on the node (the installation's current images).
+    /// Marks images as present on every node (the installation's current images).
     pub fn prepull(&self, images: impl IntoIterator<Item = String>) {
-        let now = tokio::time::Instant::now();
-        self.pulled.lock().unwrap().extend(images.into_iter().map(|i| (i, now)));
+        let images: Vec<String> = images.into_iter().collect();
+        self.images.mark(&nodes::node_names(self), &images);
     }
 
-    /// When `image` is on the node: a pull already under way is shared (as the kubelet
-    /// does), a new image takes [`clock::real::PULL_NEW`] (never less than
-    /// [`clock::MIN_NEW_PULL`]).
-    pub fn pull(&self, image: &str) -> tokio::time::Instant {
-        let now = tokio::time::Instant::now();
-        let mut pulled = self.pulled.lock().unwrap();
-        *pulled
-            .entry(image.to_owned())
-            .or_insert_with(|| now + self.clock.d(clock::real::PULL_NEW).max(clock::MIN_NEW_PULL))
+    /// Sets how long (realistic seconds) a node takes to pull an image it does not have.
+    pub fn set_image_pull_secs(&self, secs: f64) {
+        if secs.is_finite() && secs >= 0.0 {
+            *self.pull_secs.lock().unwrap() = secs;
+        }
+    }
+
+    /// The wall-clock time of a new pull: the configured realistic time scaled by the
+    /// clock, never less than [`clock::MIN_NEW_PULL`].
+    pub fn pull_duration(&self) -> std::time::Duration {
+        self.clock.d(*self.pull_secs.lock().unwrap()).max(clock::MIN_NEW_PULL)
+    }
+
+    /// When `image` is on `node`: a pull already under way there is shared (as the
+    /// kubelet does), an image the node never had takes [`World::pull_duration`].
+    pub fn pull(&self, node: &str, image: &str) -> nodes::PullState {
+        self.images.pull(node, image, self.pull_duration())
+    }
+
+    /// A successful Vantiq login (the HTTPS endpoint answered `/authenticate`, or an
+    /// authenticated API call, with 200): ends an open downtime window.
+    pub fn note_login(&self) {
+        self.downtime.login();
+    }
+
+    /// Whether a Ready vantiq pod of the installation serves now (for the downtime record).
+    fn vantiq_pods_changed(&self) {
+        let serving = self
+            .store
+            .list(crate::store::res("Pod"), Some(&self.ns), Some("app=vantiq"), None)
+            .0
+            .iter()
+            .any(pods::healthy);
+        self.downtime.serving(serving, self.maint.holder());
+    }
+
+    /// The gradle shim reports a task before it acts: a `deployVantiq` into namespace `ns`
+    /// while vantiq pods run there and the newest backup was taken in another namespace
+    /// deploys (and migrates) a database that was not backed up: `deploy-wrong-namespace`.
+    pub fn gradle_task(&self, task: &str, ns: &str) {
+        if task != "deployVantiq" {
+            return;
+        }
+        let running: Vec<String> = self
+            .store
+            .list(crate::store::res("Pod"), Some(ns), Some("app=vantiq"), None)
+            .0
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running" && !pods::terminating(p))
+            .map(|p| crate::store::name_of(p).to_owned())
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let newest = self.db.lock().unwrap().snapshots.iter().max_by_key(|s| s.at).cloned();
+        if let Some(s) = newest.filter(|s| s.namespace != ns) {
+            self.invariants.report(
+                "deploy-wrong-namespace",
+                &format!("{ns}/{}", s.id),
+                format!(
+                    "deployVantiq into namespace {ns} while vantiq pods run there ({}), but the newest backup ({} by job {}) was taken in namespace {}: the database being upgraded was not backed up",
+                    running.join(", "),
+                    s.id,
+                    s.job,
+                    s.namespace
+                ),
+            );
+        }
     }
 
     /// A token for a new pod's lifecycle, cancelled when the pod starts terminating or is deleted.
@@ -156,11 +235,14 @@ impl World {
     fn pod_written(&self, ev: &WatchEvent) {
         let o = &ev.object;
         let uid = o["metadata"]["uid"].as_str().unwrap_or("");
+        let app = o["metadata"]["labels"]["app"].as_str().unwrap_or("");
+        if ev.namespace == self.ns && app == "vantiq" {
+            self.vantiq_pods_changed();
+        }
         if !o["metadata"]["deletionTimestamp"].is_null() {
             self.stop_pod(uid);
             return;
         }
-        let app = o["metadata"]["labels"]["app"].as_str().unwrap_or("");
         if ev.namespace == self.ns && matches!(app, "metrics-collector" | "vision-analytics") && o["status"]["phase"] == "Running" {
             let m = self.db.lock().unwrap().migration.clone();
             if let Some(m) = m {
@@ -172,6 +254,9 @@ impl World {
     fn pod_deleted(&self, ev: &WatchEvent) {
         let uid = ev.object["metadata"]["uid"].as_str().unwrap_or("");
         self.stop_pod(uid);
+        if ev.namespace == self.ns && ev.object["metadata"]["labels"]["app"] == "vantiq" {
+            self.vantiq_pods_changed();
+        }
         if self.store.get(crate::store::res("Pod"), &ev.namespace, &ev.name).is_none() {
             self.store.drop_logs(&ev.namespace, &ev.name);
         }
@@ -226,7 +311,8 @@ impl World {
         }
         let db = self.db.lock().unwrap();
         let last_write = db.mongo.last_write_at;
-        let newest = db.snapshots.iter().map(|s| s.at).max();
+        // A backup of another namespace's database is no backup of this one.
+        let newest = db.snapshots.iter().filter(|s| s.namespace == self.ns).map(|s| s.at).max();
         let ok = match (last_write, newest) {
             (None, _) => true,
             (Some(w), Some(s)) => s > w,
@@ -258,15 +344,21 @@ pub(crate) fn rv(obj: &Value) -> String {
 }
 
 /// Runs the controllers until the world is cancelled: level-triggered reconciles after
-/// every burst of writes, and every 250 ms as a safety net.
+/// every burst of writes, and every 250 ms as a safety net. When cancelled (the simulator
+/// stops), a procedure still holding the lease ends and pending violations are recorded.
 pub async fn run_controllers(w: Arc<World>) {
     let mut rx = w.store.subscribe();
+    maintenance::take_baseline(&w);
     loop {
         sts::reconcile_all(&w);
+        daemonsets::reconcile_all(&w);
         jobs::reconcile_all(&w);
         pvc::reconcile_all(&w);
         tokio::select! {
-            () = w.cancel.cancelled() => return,
+            () = w.cancel.cancelled() => {
+                maintenance::finish(&w);
+                return;
+            }
             _ = rx.recv() => {}
             () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
         }

@@ -1,5 +1,6 @@
-//! Pod lifecycles: a pod of a StatefulSet is scheduled, pulls its images (slowly when
-//! the node has never pulled them), runs its init containers in order (restarting a
+//! Pod lifecycles: a pod of a StatefulSet or a DaemonSet is scheduled onto a node, pulls
+//! its images there (slowly when that node has never had them, see [`super::nodes`]),
+//! runs its init containers in order (restarting a
 //! failed one with a growing back-off, as `Init:Error`/`Init:CrashLoopBackOff`), then
 //! its containers, and becomes Ready after a readiness delay. Container logs exist only
 //! once a container has started. Terminating pods are removed after a grace period.
@@ -11,11 +12,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::clock::real;
-use super::{World, pki, vantiq};
+use super::{World, nodes, pki, vantiq};
 use crate::store::{now_rfc3339, res};
-
-/// The simulated node every pod runs on.
-pub const NODE: &str = "sim-node-1";
 
 /// A container of a pod spec.
 #[derive(Debug, Clone)]
@@ -89,15 +87,44 @@ pub fn conditions(initialized: bool, ready: bool) -> Value {
     ])
 }
 
-/// A new pod object (Pending, scheduled) for `spec`.
-pub fn new_pod(ns: &str, name: &str, labels: Value, annotations: Value, mut spec: Value, owner: Value) -> Value {
-    spec["nodeName"] = json!(NODE);
+/// The images of a pod spec (init containers first), without repeats.
+pub fn images(spec: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in containers(spec, "initContainers").into_iter().chain(containers(spec, "containers")) {
+        if !out.contains(&c.image) {
+            out.push(c.image);
+        }
+    }
+    out
+}
+
+/// Where a new pod goes: its node and the node's IP.
+pub struct Placement {
+    pub node: String,
+    pub host_ip: String,
+}
+
+impl Placement {
+    /// Schedules a pod of `owner_uid` with `spec` (see [`nodes::schedule`]).
+    pub fn schedule(w: &World, owner_uid: Option<&str>, spec: &Value) -> Placement {
+        Self::on(w, nodes::schedule(w, owner_uid, &images(spec)))
+    }
+    /// A pod bound to `node` (a DaemonSet's).
+    pub fn on(w: &World, node: String) -> Placement {
+        let host_ip = nodes::host_ip(w, &node);
+        Placement { node, host_ip }
+    }
+}
+
+/// A new pod object (Pending, scheduled on `at`) for `spec`.
+pub fn new_pod(ns: &str, name: &str, labels: Value, annotations: Value, mut spec: Value, owner: Value, at: &Placement) -> Value {
+    spec["nodeName"] = json!(at.node);
     let inits = containers(&spec, "initContainers");
     let ctrs = containers(&spec, "containers");
     let first = if inits.is_empty() { "ContainerCreating" } else { "PodInitializing" };
     let mut status = json!({
-        "phase": "Pending", "conditions": conditions(false, false), "hostIP": "10.240.0.4",
-        "hostIPs": [{"ip": "10.240.0.4"}], "qosClass": "Burstable", "startTime": now_rfc3339(),
+        "phase": "Pending", "conditions": conditions(false, false), "hostIP": at.host_ip,
+        "hostIPs": [{"ip": at.host_ip}], "qosClass": "Burstable", "startTime": now_rfc3339(),
         "containerStatuses": ctrs.iter().map(|c| cstatus(c, waiting(first), false, 0)).collect::<Vec<_>>(),
     });
     if !inits.is_empty() {
@@ -158,11 +185,55 @@ async fn lifecycle(w: &Arc<World>, ns: &str, name: &str, uid: &str) {
     let app = app_of(&pod);
     let inits = containers(&pod["spec"], "initContainers");
     let ctrs = containers(&pod["spec"], "containers");
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or(nodes::FALLBACK_NODE).to_owned();
+    nodes::pod_event(
+        w,
+        &pod,
+        "Scheduled",
+        format!("Successfully assigned {ns}/{name} to {node}"),
+        None,
+        false,
+    );
     w.clock.sleep(real::SCHEDULE).await;
-    let available = inits.iter().chain(&ctrs).map(|c| w.pull(&c.image)).max();
+    // The kubelet pulls each container's image on this node: one it has is "already
+    // present", one it does not is pulled (or the pull under way is joined).
+    let begun = tokio::time::Instant::now();
+    let mut waits = Vec::new();
+    // A later container of this pod with an image an earlier one pulls finds it present.
+    let mut repeats = Vec::new();
+    for (c, path) in inits
+        .iter()
+        .map(|c| (c, format!("spec.initContainers{{{}}}", c.name)))
+        .chain(ctrs.iter().map(|c| (c, format!("spec.containers{{{}}}", c.name))))
+    {
+        if waits.iter().any(|(i, _, _)| *i == c.image) {
+            repeats.push((c.image.clone(), path));
+            continue;
+        }
+        let st = w.pull(&node, &c.image);
+        if st.cached {
+            let msg = format!("Container image \"{}\" already present on machine", c.image);
+            nodes::pod_event(w, &pod, "Pulled", msg, Some(&path), false);
+        } else {
+            let msg = format!("Pulling image \"{}\"", c.image);
+            nodes::pod_event(w, &pod, "Pulling", msg, Some(&path), false);
+            waits.push((c.image.clone(), path, st.ready_at));
+        }
+    }
     w.clock.sleep(real::PULL_CACHED).await;
-    if let Some(at) = available {
+    waits.sort_by_key(|(_, _, at)| *at);
+    for (image, path, at) in waits {
         tokio::time::sleep_until(at).await;
+        let took = begun.elapsed().as_secs_f64();
+        let msg = format!(
+            "Successfully pulled image \"{image}\" in {took:.3}s ({took:.3}s including waiting). Image size: {} bytes.",
+            image_size(&image)
+        );
+        nodes::pod_event(w, &pod, "Pulled", msg, Some(&path), false);
+    }
+    for (image, path) in repeats {
+        let msg = format!("Container image \"{image}\" already present on machine");
+        nodes::pod_event(w, &pod, "Pulled", msg, Some(&path), false);
     }
     w.store.drop_logs(ns, name);
     for (i, c) in inits.iter().enumerate() {
@@ -174,6 +245,7 @@ async fn lifecycle(w: &Arc<World>, ns: &str, name: &str, uid: &str) {
             }) {
                 return;
             }
+            started_events(w, &pod, &format!("spec.initContainers{{{}}}", c.name), &c.name);
             let res = run_init(w, ns, name, &app, c).await;
             w.store.close_log(ns, name, &c.name);
             match res {
@@ -231,6 +303,7 @@ async fn lifecycle(w: &Arc<World>, ns: &str, name: &str, uid: &str) {
             return;
         }
         for c in &ctrs {
+            started_events(w, &pod, &format!("spec.containers{{{}}}", c.name), &c.name);
             w.store.append_log(ns, name, &c.name, start_line(&app, c));
         }
         if app == "vantiq" && ns == w.ns {
@@ -297,6 +370,22 @@ async fn lifecycle(w: &Arc<World>, ns: &str, name: &str, uid: &str) {
 
 fn ts() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn started_events(w: &World, pod: &Value, path: &str, ctr: &str) {
+    nodes::pod_event(w, pod, "Created", format!("Created container: {ctr}"), Some(path), false);
+    nodes::pod_event(w, pod, "Started", format!("Started container {ctr}"), Some(path), false);
+}
+
+/// A plausible, stable size for an image (the Vantiq server is the big one).
+fn image_size(image: &str) -> u64 {
+    let h = Sha256::digest(image.as_bytes());
+    let base = if image.contains("vantiq-server") {
+        1_100_000_000
+    } else {
+        90_000_000
+    };
+    base + u64::from(h[0]) * 1_000_000 + u64::from(h[1]) * 1000
 }
 
 fn start_line(app: &str, c: &Ctr) -> String {

@@ -29,6 +29,11 @@ pub struct SeedOptions {
     pub issued_to: String,
     /// Whether last night's `mongobackup` snapshot exists.
     pub nightly_backup: bool,
+    /// How many Node objects (`sim-node-1`…) the cluster has; each has its own image cache.
+    pub nodes: u32,
+    /// Realistic seconds a node takes to pull an image it does not have (scaled by the
+    /// speed, never under [`super::clock::MIN_NEW_PULL`] of wall time).
+    pub image_pull_secs: f64,
 }
 
 impl Default for SeedOptions {
@@ -46,6 +51,8 @@ impl Default for SeedOptions {
             influxdb_size: "50Gi".into(),
             issued_to: "Acme Corp".into(),
             nightly_backup: true,
+            nodes: 3,
+            image_pull_secs: super::clock::real::PULL_NEW,
         }
     }
 }
@@ -247,6 +254,9 @@ pub fn objects(o: &SeedOptions, s: &SeedSecrets) -> Vec<(&'static str, String, V
         ("Service", sh.clone(), service("influxdb", 8086, false)),
         ("Service", sh.clone(), service("grafana", 3000, false)),
     ];
+    for i in 0..o.nodes.max(1) {
+        v.push(("Node", String::new(), super::nodes::node_object(i)));
+    }
     if o.metrics_collector {
         v.push((
             "StatefulSet",
@@ -286,7 +296,7 @@ pub fn apply(store: &Store, o: &SeedOptions, s: &SeedSecrets) -> anyhow::Result<
     Ok(())
 }
 
-/// The images of the seeded installation (already on the simulated node).
+/// The images of the seeded installation (already on every simulated node).
 pub fn images(o: &SeedOptions) -> Vec<String> {
     let tag = &o.image_tag;
     vec![

@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::{SeedOptions, Violation, World, admin, https, invariants, license, pki, seed, toolsdir, vantiq};
+use super::{SeedOptions, Violation, World, admin, https, invariants, license, pki, secretspec, seed, toolsdir, vantiq};
 use crate::store::{Store, res};
 
 /// How to start a simulator.
@@ -115,35 +115,89 @@ fn kubeconfig(cluster: &str, api: &str) -> String {
     )
 }
 
-/// Reads the copy's sensitive files; regenerates what the simulator cannot use.
+/// The files a needed secret's keys read in the copy (as `generateSecrets` resolves them).
+fn secret_files(target: &Path, specs: &[secretspec::SecretSpec], secret: &str, keys: [&str; 2]) -> Vec<PathBuf> {
+    let sens = target.join("deploy/sensitive");
+    let mut out = Vec::new();
+    for key in keys {
+        let resolved = specs
+            .iter()
+            .find(|s| s.name == secret)
+            .and_then(|s| s.files.iter().find(|(k, _)| k == key).map(|(_, f)| (s, f)))
+            .and_then(|(s, f)| secretspec::file_for(target, s, key, f).0);
+        let std_name = secretspec::standard_file(key).unwrap_or(key);
+        out.push(resolved.unwrap_or_else(|| sens.join(std_name)));
+    }
+    out
+}
+
+/// Reads the copy's sensitive files (where its `secrets.yaml` points); material the
+/// simulator cannot use is replaced *in the copy* (there and at the standard names).
 fn tools_sensitive(target: &Path, ca: &pki::Ca, o: &SeedOptions) -> Result<toolsdir::Sensitive> {
-    let dir = target.join("deploy/sensitive");
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let sens = target.join("deploy/sensitive");
+    let (specs, _) = secretspec::load(target);
+    let read = |p: &Path| std::fs::read_to_string(p).ok();
     let now = Utc::now();
-    let (fullchain, key) = match (read("fullchain.crt"), read("private.key")) {
+    let shown = |p: &Path| p.strip_prefix(target).unwrap_or(p).display().to_string();
+
+    // Certificate pairs: vantiq-ssl-cert's, default-ssl-cert's, the standard one.
+    let mut pairs: Vec<Vec<PathBuf>> = vec![
+        secret_files(target, &specs, "vantiq-ssl-cert", ["tls.crt", "tls.key"]),
+        secret_files(target, &specs, "default-ssl-cert", ["tls.crt", "tls.key"]),
+        vec![sens.join("fullchain.crt"), sens.join("private.key")],
+    ];
+    dedup(&mut pairs);
+    let usable_pair = |p: &[PathBuf]| match (read(&p[0]), read(&p[1])) {
         // A chain from another CA (a customer's real one, or another simulator's) would not
-        // verify against this simulator's ca.crt: the copy gets a simulated one instead.
-        (Some(c), Some(k)) if pki::key_matches(&c, &k) && pki::issued_by(&c, &ca.cert_pem) => (c, k),
-        _ => {
-            eprintln!(
-                "vscript sim: warning: {} has no fullchain.crt/private.key pair issued by the simulator's CA; the copy gets a simulated certificate",
-                dir.display()
-            );
-            let ch = ca.issue(&o.vantiq_host, now - chrono::Duration::days(300), now + chrono::Duration::days(60))?;
-            (ch.fullchain_pem(), ch.key_pem)
-        }
+        // verify against this simulator's ca.crt.
+        (Some(c), Some(k)) if pki::key_matches(&c, &k) && pki::issued_by(&c, &ca.cert_pem) => Some((c, k)),
+        _ => None,
     };
-    let (public_pem, license_key) = match (read("public.pem"), read("license.key")) {
-        (Some(p), Some(k)) if license::verify(&p, &k, now).is_ok() => (p, k),
-        _ => {
+    let generated = ca.issue(&o.vantiq_host, now - chrono::Duration::days(300), now + chrono::Duration::days(60))?;
+    let (fullchain, key) = pairs
+        .iter()
+        .find_map(|p| usable_pair(p))
+        .unwrap_or_else(|| (generated.fullchain_pem(), generated.key_pem.clone()));
+    for p in &pairs {
+        if usable_pair(p).is_none() {
             eprintln!(
-                "vscript sim: warning: the license in {} is not one the simulator can verify; the copy gets a simulated license",
-                dir.display()
+                "vscript sim: warning: {} and {} are not a certificate/key pair issued by the simulator's CA; the copy gets a simulated one",
+                shown(&p[0]),
+                shown(&p[1])
             );
+            write_in_copy(target, &p[0], &fullchain)?;
+            write_in_copy(target, &p[1], &key)?;
+        }
+    }
+
+    // The license.
+    let mut lics: Vec<Vec<PathBuf>> = vec![
+        secret_files(target, &specs, "vantiq-license", ["public.pem", "license.key"]),
+        vec![sens.join("public.pem"), sens.join("license.key")],
+    ];
+    dedup(&mut lics);
+    let usable_lic = |p: &[PathBuf]| match (read(&p[0]), read(&p[1])) {
+        (Some(pem), Some(k)) if license::verify(&pem, &k, now).is_ok() => Some((pem, k)),
+        _ => None,
+    };
+    let (public_pem, license_key) = match lics.iter().find_map(|p| usable_lic(p)) {
+        Some(l) => l,
+        None => {
             let l = license::issue(&o.issued_to, now - chrono::Duration::days(275), now + chrono::Duration::days(90))?;
             (l.public_pem, l.license_key)
         }
     };
+    for p in &lics {
+        if usable_lic(p).is_none() {
+            eprintln!(
+                "vscript sim: warning: the license in {} and {} is not one the simulator can verify; the copy gets a simulated license",
+                shown(&p[0]),
+                shown(&p[1])
+            );
+            write_in_copy(target, &p[0], &public_pem)?;
+            write_in_copy(target, &p[1], &license_key)?;
+        }
+    }
     let s = toolsdir::Sensitive {
         fullchain,
         key,
@@ -152,6 +206,34 @@ fn tools_sensitive(target: &Path, ca: &pki::Ca, o: &SeedOptions) -> Result<tools
     };
     toolsdir::write_sensitive(target, &s)?;
     Ok(s)
+}
+
+fn dedup(v: &mut Vec<Vec<PathBuf>>) {
+    let mut seen: Vec<Vec<PathBuf>> = Vec::new();
+    v.retain(|p| {
+        let new = !seen.contains(p);
+        seen.push(p.clone());
+        new
+    });
+}
+
+/// Writes a replacement file in the copy (never outside it); keys are mode 0600.
+fn write_in_copy(target: &Path, path: &Path, text: &str) -> Result<()> {
+    let tools = target.parent().unwrap_or(target);
+    let inside = path
+        .parent()
+        .and_then(|d| std::fs::canonicalize(d).ok())
+        .is_some_and(|d| std::fs::canonicalize(tools).is_ok_and(|t| d.starts_with(t)));
+    if !inside {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(path); // a link inside the copy: replace the link, not its target
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    if path.extension().is_some_and(|x| x == "key") {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 impl Sim {
@@ -185,8 +267,9 @@ impl Sim {
                 if dir.starts_with(&src) {
                     bail!("--dir {} must not be inside the tools dir {}", dir.display(), src.display());
                 }
-                toolsdir::copy_tree(&src, &tools)?;
-                let (mut o, warnings) = toolsdir::seed_from(&tools, &opts.seed)?;
+                let mut warnings = toolsdir::copy_tree_tolerant(&src, &tools)?;
+                let (mut o, seed_warnings) = toolsdir::seed_from(&tools, &opts.seed)?;
+                warnings.extend(seed_warnings);
                 for w in warnings {
                     eprintln!("vscript sim: warning: {w}");
                 }
@@ -201,8 +284,9 @@ impl Sim {
                 std::fs::write(target.join("kubeconfig"), &kc)?;
                 toolsdir::install_gradlew(&tools, &opts.gradle_cmd)?;
                 let s = tools_sensitive(&target, &ca, &o)?;
-                if !target.join("deploy/secrets/vantiq").exists() && target.join("secrets.yaml").exists() {
-                    super::gradle::generate_secrets(&target)?;
+                // deploy/secrets is derived from the (possibly replaced) sensitive files.
+                for w in super::gradle::generate_secrets(&target)?.warnings {
+                    eprintln!("vscript sim: warning: {w}");
                 }
                 toolsdir::ensure_origin(&dir, &tools)?;
                 (o, s, kc)
@@ -258,6 +342,7 @@ impl Sim {
         invariants::install(&world);
         seed::apply(&store, &seed_opts, &secrets)?;
         world.prepull(seed::images(&seed_opts));
+        world.set_image_pull_secs(seed_opts.image_pull_secs);
         let cancel = world.cancel.clone();
         let mut tasks = vec![tokio::spawn(super::run_controllers(world.clone()))];
 

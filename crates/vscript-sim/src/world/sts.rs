@@ -156,7 +156,11 @@ fn create_pod(w: &Arc<World>, sts: &Value, ns: &str, ord: u32, rev: &str) {
     if !still_there {
         return;
     }
-    let pod = pods::new_pod(ns, &name, labels, annotations, spec, owner_ref(sts));
+    let at = match spec["nodeName"].as_str() {
+        Some(n) if !n.is_empty() => pods::Placement::on(w, n.to_owned()),
+        _ => pods::Placement::schedule(w, sts["metadata"]["uid"].as_str(), &spec),
+    };
+    let pod = pods::new_pod(ns, &name, labels, annotations, spec, owner_ref(sts), &at);
     if let Ok(created) = w.store.create(res("Pod"), ns, pod, false) {
         pods::spawn(w, &created);
     }

@@ -177,37 +177,81 @@ pub fn ensure_origin(dir: &Path, tools: &Path) -> Result<()> {
 
 /// Copies a directory tree (files, directories, symlinks; modes kept).
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    for w in copy_tree_tolerant(src, dst)? {
+        eprintln!("vscript sim: warning: {w}");
+    }
+    Ok(())
+}
+
+/// Copies a customer's checkout into a rehearsal's copy without ever giving the copy a
+/// way back to the original or elsewhere: a symlink that stays inside the tree is kept,
+/// one that leads outside is replaced by a copy of its file (a directory or a dangling
+/// link outside is left out); a `.git` *file* (a worktree or submodule pointing at
+/// another repository) is left out, so the copy gets its own repository; sockets, FIFOs,
+/// devices and unreadable files are left out. Returns a warning for each thing left out
+/// or changed; fails only when `src` itself cannot be read or `dst` cannot be written.
+pub fn copy_tree_tolerant(src: &Path, dst: &Path) -> Result<Vec<String>> {
+    let root = std::fs::canonicalize(src).with_context(|| format!("cannot read {}", src.display()))?;
+    let mut warn = Vec::new();
+    copy_dir(&root, &root, dst, &mut warn)?;
+    Ok(warn)
+}
+
+fn copy_dir(root: &Path, src: &Path, dst: &Path, warn: &mut Vec<String>) -> Result<()> {
     std::fs::create_dir_all(dst).with_context(|| format!("cannot create {}", dst.display()))?;
-    for e in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
+    let entries = match std::fs::read_dir(src) {
+        Ok(e) => e,
+        Err(e) if src != root => {
+            warn.push(format!("{}: cannot read ({e}); left out of the copy", src.display()));
+            return Ok(());
+        }
+        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", src.display())),
+    };
+    for e in entries {
         let e = e?;
         let (from, to) = (e.path(), dst.join(e.file_name()));
         let ft = e.file_type()?;
         if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+            let target = std::fs::read_link(&from)?;
+            match std::fs::canonicalize(&from) {
+                Ok(real) if real.starts_with(root) => std::os::unix::fs::symlink(&target, &to)?,
+                Ok(real) if real.is_file() => match std::fs::copy(&real, &to) {
+                    Ok(_) => warn.push(format!(
+                        "{} links outside the tools dir; the copy holds a copy of the file instead of the link",
+                        from.display()
+                    )),
+                    Err(err) => warn.push(format!("{}: cannot read ({err}); left out of the copy", from.display())),
+                },
+                Ok(_) => warn.push(format!(
+                    "{} links to a directory outside the tools dir; left out of the copy",
+                    from.display()
+                )),
+                Err(_) => warn.push(format!("{} is a dangling link; left out of the copy", from.display())),
+            }
         } else if ft.is_dir() {
-            copy_tree(&from, &to)?;
+            copy_dir(root, &from, &to, warn)?;
+        } else if ft.is_file() {
+            if e.file_name() == ".git" {
+                warn.push(format!(
+                    "{} points at a repository elsewhere (a worktree or submodule); the copy gets a repository of its own",
+                    from.display()
+                ));
+                continue;
+            }
+            if let Err(err) = std::fs::copy(&from, &to) {
+                warn.push(format!("{}: cannot read ({err}); left out of the copy", from.display()));
+            }
         } else {
-            std::fs::copy(&from, &to).with_context(|| format!("cannot copy {}", from.display()))?;
+            warn.push(format!("{} is not a regular file; left out of the copy", from.display()));
         }
     }
     Ok(())
 }
 
-/// Reads a `.properties` file: `key=value` or `key: value`, `#`/`!` comments.
+/// Reads a `.properties` file as Java does (see [`super::javaprops`]): an error names the
+/// file and line.
 pub fn read_props(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut out = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() || l.starts_with('#') || l.starts_with('!') {
-            continue;
-        }
-        let Some(pos) = l.find(['=', ':']) else {
-            bail!("{}:{}: expected `key=value`, found `{}`", path.display(), i + 1, l);
-        };
-        out.insert(l[..pos].trim().to_owned(), l[pos + 1..].trim().to_owned());
-    }
-    Ok(out)
+    super::javaprops::read(path)
 }
 
 /// Reads a YAML file into JSON values.
@@ -236,88 +280,193 @@ pub fn yaml_str(v: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// A boolean, also from the strings YAML 1.1 (Helm's parser) reads as booleans.
 pub fn yaml_bool(v: &Value, path: &str) -> Option<bool> {
     match yaml_get(v, path)? {
         Value::Bool(b) => Some(*b),
-        Value::String(s) => s.parse().ok(),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "on" => Some(true),
+            "false" | "no" | "n" | "off" => Some(false),
+            _ => None,
+        },
         _ => None,
     }
 }
 
-/// Seeds an installation from an existing tools dir; returns the options and warnings.
+/// The Vantiq image tag of a deploy.yaml: `vantiq.image.tag`, or `vantiq.image` written as
+/// `repository:tag`, or `vantiq.tag` / `vantiq.version`.
+pub fn vantiq_tag(deploy: &Value) -> Option<String> {
+    if let Some(t) = yaml_str(deploy, "vantiq.image.tag") {
+        return Some(t);
+    }
+    if let Some(Value::String(img)) = yaml_get(deploy, "vantiq.image")
+        && let Some((_, t)) = img.rsplit_once(':')
+        && !t.contains('/')
+    {
+        return Some(t.to_owned());
+    }
+    yaml_str(deploy, "vantiq.tag").or_else(|| yaml_str(deploy, "vantiq.version"))
+}
+
+/// Seeds an installation from a *copy* of a customer's tools dir; returns the options
+/// and a warning for everything it could not interpret (a default is used instead).
+/// Never refuses a layout: only a tools dir without `targetCluster/` is an error. The
+/// copy is completed where the simulator's tasks need it: a missing `cluster.properties`
+/// or `deploy.yaml` is written with the defaults, and `vantiq.installation` /
+/// `vantiq_system_release` are appended (with a comment) when the file lacks them.
 pub fn seed_from(tools: &Path, defaults: &SeedOptions) -> Result<(SeedOptions, Vec<String>)> {
     let target = tools.join("targetCluster");
+    if !target.is_dir() {
+        bail!("{} not found: is {} a k8sdeploy_tools checkout?", target.display(), tools.display());
+    }
     let props_path = target.join("cluster.properties");
     let deploy_path = target.join("deploy.yaml");
-    if !props_path.exists() {
-        bail!(
-            "{} not found: is {} a k8sdeploy_tools checkout?",
-            props_path.display(),
-            tools.display()
-        );
-    }
-    let props = read_props(&props_path)?;
-    let deploy = if deploy_path.exists() {
-        read_yaml(&deploy_path)?
-    } else {
-        Value::Object(Default::default())
-    };
     let mut warn = Vec::new();
     let mut o = defaults.clone();
-    let mut take = |found: Option<String>, what: &str, file: &Path, slot: &mut String| match found {
-        Some(v) => *slot = v,
-        None => warn.push(format!("{}: `{what}` not set; using {}", file.display(), slot)),
+    if let Some(b) = branch(&target) {
+        o.cluster = b;
+    }
+
+    // cluster.properties, read as Java reads it.
+    let props = match std::fs::read(&props_path) {
+        Ok(bytes) => {
+            let (entries, bad) = super::javaprops::parse_lenient(&bytes);
+            for e in bad {
+                warn.push(format!(
+                    "{}: {e}: k8sdeploy_tools (Java) cannot read this file, so its gradle tasks fail as they would on the real cluster; the line is ignored here",
+                    props_path.display()
+                ));
+            }
+            Some(super::javaprops::to_map(&entries))
+        }
+        Err(e) => {
+            warn.push(format!("cannot read {} ({e}); using the defaults", props_path.display()));
+            None
+        }
     };
+    let get = |k: &str| {
+        props
+            .as_ref()
+            .and_then(|p| p.get(k))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let mut missing = Vec::new();
+    match get("vantiq.installation") {
+        Some(ns) if is_dns_label(&ns) => o.namespace = ns,
+        Some(ns) => warn.push(format!(
+            "{}: `vantiq.installation` is `{ns}`, not a namespace name; using {}",
+            props_path.display(),
+            o.namespace
+        )),
+        None => missing.push(("vantiq.installation", o.namespace.clone())),
+    }
+    match get("vantiq_system_release") {
+        Some(r) => o.system_release = r,
+        None => missing.push(("vantiq_system_release", o.system_release.clone())),
+    }
+    if props.is_none() && !props_path.exists() {
+        write(&props_path, &cluster_properties(&o))?;
+    } else if props.is_some() && !missing.is_empty() {
+        let mut text = std::fs::read(&props_path).unwrap_or_default();
+        if !text.is_empty() && !text.ends_with(b"\n") {
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"# Added by the vscript simulator to this rehearsal copy (missing from the original):\n");
+        for (k, v) in &missing {
+            text.extend_from_slice(format!("{k}={v}\n").as_bytes());
+            warn.push(format!(
+                "{}: `{k}` not set; using {v} (appended to the rehearsal copy)",
+                props_path.display()
+            ));
+        }
+        std::fs::write(&props_path, text).with_context(|| format!("cannot write {}", props_path.display()))?;
+    }
+
+    // deploy.yaml.
+    let deploy = if deploy_path.exists() {
+        match read_yaml(&deploy_path) {
+            Ok(v) if v.is_object() => Some(v),
+            Ok(_) => {
+                warn.push(format!("{}: not a mapping of values; using the defaults", deploy_path.display()));
+                None
+            }
+            Err(e) => {
+                warn.push(format!("{e:#}; using the defaults"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let d = deploy.clone().unwrap_or(Value::Object(Default::default()));
+    let mut take = |found: Option<String>, what: &str, slot: &mut String| match found {
+        Some(v) => *slot = v,
+        None if deploy.is_some() => warn.push(format!("{}: `{what}` not set; using {}", deploy_path.display(), slot)),
+        None => {}
+    };
+    take(vantiq_tag(&d), "vantiq.image.tag", &mut o.image_tag);
     take(
-        props.get("vantiq.installation").cloned(),
-        "vantiq.installation",
-        &props_path,
-        &mut o.namespace,
-    );
-    take(
-        props.get("vantiq_system_release").cloned(),
-        "vantiq_system_release",
-        &props_path,
-        &mut o.system_release,
-    );
-    take(
-        yaml_str(&deploy, "vantiq.image.tag"),
-        "vantiq.image.tag",
-        &deploy_path,
-        &mut o.image_tag,
-    );
-    take(
-        yaml_str(&deploy, "influxdb.persistence.size"),
+        yaml_str(&d, "influxdb.persistence.size").filter(|s| super::pvc::quantity_bytes(s).is_some()),
         "influxdb.persistence.size",
-        &deploy_path,
         &mut o.influxdb_size,
     );
-    if let Some(d) = yaml_str(&deploy, "vantiq.domain") {
-        o.vantiq_host = d;
+    if super::vantiq::image_version(&format!("x:{}", o.image_tag)).is_none() {
+        warn.push(format!(
+            "{}: vantiq image tag `{}` is not a version (major.minor.patch); using {}",
+            deploy_path.display(),
+            o.image_tag,
+            defaults.image_tag
+        ));
+        o.image_tag = defaults.image_tag.clone();
     }
-    if let Some(r) = yaml_str(&deploy, "vantiq.replicas").and_then(|r| r.parse().ok()) {
-        o.vantiq_replicas = r;
+    if let Some(h) = yaml_str(&d, "vantiq.domain") {
+        o.vantiq_host = h;
+    }
+    match yaml_str(&d, "vantiq.replicas").map(|r| r.parse::<u32>()) {
+        Some(Ok(r)) => o.vantiq_replicas = r,
+        Some(Err(_)) => warn.push(format!(
+            "{}: `vantiq.replicas` is not a number; using {}",
+            deploy_path.display(),
+            o.vantiq_replicas
+        )),
+        None => {}
     }
     for (key, slot) in [
         ("vantiq.metricsCollector.enabled", &mut o.metrics_collector),
         ("vantiq.visionAnalytics.enabled", &mut o.vision_analytics),
         ("vantiq.userdb.enabled", &mut o.userdb),
     ] {
-        match yaml_bool(&deploy, key) {
+        match yaml_bool(&d, key) {
             Some(b) => *slot = b,
             None => {
                 *slot = false;
-                warn.push(format!(
-                    "{}: `{key}` not set; the component is not installed",
-                    deploy_path.display()
-                ));
+                if deploy.is_some() {
+                    warn.push(format!(
+                        "{}: `{key}` not set; the component is not installed",
+                        deploy_path.display()
+                    ));
+                }
             }
         }
     }
-    if let Some(b) = branch(&target) {
-        o.cluster = b;
+    if !deploy_path.exists() {
+        warn.push(format!(
+            "{} not found; using the defaults without optional components (a default deploy.yaml is written to the rehearsal copy)",
+            deploy_path.display()
+        ));
+        write(&deploy_path, &deploy_yaml(&o))?;
     }
     Ok((o, warn))
+}
+
+/// A Kubernetes namespace name (RFC 1123 label).
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 pub fn cluster_properties(o: &SeedOptions) -> String {

@@ -36,9 +36,19 @@ impl Db {
 pub struct Snapshot {
     pub id: String,
     pub job: String,
+    /// The namespace of the job that made it: only a backup made in the installation's
+    /// namespace is a backup of its database.
+    pub namespace: String,
     pub at: DateTime<Utc>,
     pub mongo: Db,
     pub userdb: Option<Db>,
+}
+
+/// A restore of a snapshot into one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restore {
+    pub job: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A schema migration in progress.
@@ -61,6 +71,9 @@ pub struct Databases {
     pub migration: Option<Migration>,
     /// Pods whose `load-model` is running now.
     pub load_model_running: Vec<String>,
+    /// `(database, snapshot id)` → its latest restore (`mongo` or `userdb`).
+    #[serde(skip)]
+    pub restores: std::collections::BTreeMap<(String, String), Restore>,
     migrations: u64,
 }
 
@@ -85,6 +98,7 @@ impl Databases {
             snapshots.push(Snapshot {
                 id: format!("mongobackup-{}", at.format("%Y%m%dT%H%M%SZ")),
                 job: "mongobackup-nightly".into(),
+                namespace: String::new(),
                 at,
                 mongo: m,
                 userdb: userdb.clone(),
@@ -96,6 +110,7 @@ impl Databases {
             snapshots,
             migration: None,
             load_model_running: Vec::new(),
+            restores: std::collections::BTreeMap::new(),
             migrations: 0,
         }
     }

@@ -3,7 +3,10 @@
 
 mod api_http;
 mod api_kubectl;
+mod world_downtime;
 mod world_kubectl;
+mod world_nodes;
+mod world_procedures;
 mod world_renewals;
 mod world_support;
 mod world_tools;
