@@ -14,7 +14,7 @@ fn sim_check(c: &Cluster) -> crate::harness::Output {
 fn a_minor_upgrade_that_does_not_scale_back_leaves_components_stopped() {
     let c = Cluster::start();
     let text = std::fs::read_to_string(project_dir().join("scripts/minor_upgrade.rhai")).unwrap();
-    let wrong = text.replace("    vantiq::start(counts, 900);\n", "");
+    let wrong = text.replace("    vantiq::start(stopped.counts, 900);\n", "");
     assert_ne!(wrong, text, "the deliberate mistake was applied");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("minor_upgrade_wrong.rhai");

@@ -271,14 +271,26 @@ fn a_tools_dir_without_secrets_yaml_or_deploy_yaml_rehearses() {
 #[test]
 fn a_tools_dir_with_flat_secrets_and_an_image_reference_rehearses() {
     let (_d, tools) = hooli();
-    let mut props = std::fs::read(tools.join("targetCluster/cluster.properties")).unwrap();
+    let good = std::fs::read(tools.join("targetCluster/cluster.properties")).unwrap();
+    let mut props = good.clone();
     props.extend_from_slice(b"owner=Jos\\u00g9\n");
     std::fs::write(tools.join("targetCluster/cluster.properties"), &props).unwrap();
+    // Java cannot read this cluster.properties: the simulator warns (its gradle tasks fail,
+    // as they would), and vscript, which reads the namespace from it, refuses with where
+    // and why before anything runs.
+    let out = rehearse(&tools, "maintenance_status", &[]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        has(&warnings(&out), &["Malformed \\uxxxx encoding", "gradle tasks fail"]),
+        "{}",
+        out.all()
+    );
+    assert!(out.stderr.contains("malformed \\uxxxx escape at line 3"), "{}", out.all());
+    std::fs::write(tools.join("targetCluster/cluster.properties"), &good).unwrap();
     let out = rehearse(&tools, "maintenance_status", &[]);
     assert_clean_run(&out, "maintenance_status");
     let w = warnings(&out);
     assert!(has(&w, &["secrets.yaml: version", "ignored"]), "{w:#?}");
-    assert!(has(&w, &["Malformed \\uxxxx encoding", "gradle tasks fail"]), "{w:#?}");
     assert!(!has(&w, &["not installed"]), "every component is declared: {w:#?}");
     assert!(out.stderr.contains("namespace `hooli`"), "{}", out.all());
 }
