@@ -3,6 +3,7 @@
 
 mod api_http;
 mod api_kubectl;
+mod vantiq_api;
 mod world_kubectl;
 mod world_renewals;
 mod world_support;
