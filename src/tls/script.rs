@@ -241,7 +241,8 @@ fn protect_license(h: &Host, public_pem: &Path, license_key: &Path) {
     if let Ok(b) = std::fs::read(license_key) {
         let text = String::from_utf8_lossy(&b).into_owned();
         h.secrets.add(&text);
-        for part in text.trim().split(['.', '\n']) {
+        // (not PEM armour lines: they are no secret, and errors name them)
+        for part in text.trim().split(['.', '\n']).filter(|p| !p.trim().starts_with("-----")) {
             h.secrets.add(part);
         }
     }

@@ -11,3 +11,4 @@ mod repl;
 mod reports;
 mod runbooks;
 mod safety;
+mod vantiq;
