@@ -216,7 +216,7 @@ pub async fn send(req: Request) -> Result<Response, HttpError> {
         url: shown.clone(),
         reason,
     };
-    let client = client_for(&req).map_err(|e| err(e))?;
+    let client = client_for(&req).map_err(&err)?;
     let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| err("invalid method".into()))?;
     let url = reqwest::Url::parse(&req.url).map_err(|e| err(format!("invalid URL: {e}")))?;
     let mut rb = client.request(method, url).timeout(req.timeout);

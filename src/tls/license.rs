@@ -197,7 +197,7 @@ pub fn check_public_pem(path: &Path) -> Result<Vec<u8>, LicenseError> {
             .map_err(|_| bad("the `PUBLIC KEY` block is not valid base64 PEM".into()))?;
         use x509_parser::prelude::FromDer;
         return match x509_parser::x509::SubjectPublicKeyInfo::from_der(der.as_ref()) {
-            Ok((rest, _)) if rest.is_empty() => Ok(data),
+            Ok(([], _)) => Ok(data),
             _ => Err(bad("the `PUBLIC KEY` block is not a valid public key".into())),
         };
     }

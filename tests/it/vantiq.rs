@@ -73,6 +73,8 @@ fn the_login_check_uses_the_configured_credentials_and_never_prints_the_password
         "the version comes from the image, the license is unknown: {}",
         out.all()
     );
+    let real = std::fs::read_to_string(&pw).unwrap();
+    assert!(!out.all().contains(real.trim()) && !everything_written(&c.tools()).contains(real.trim()));
 
     // A wrong password: the server's reason, and the password nowhere.
     std::fs::write(&pw, "wrong-Passw0rd-4711\n").unwrap();
@@ -93,7 +95,6 @@ fn the_login_check_uses_the_configured_credentials_and_never_prints_the_password
     );
 
     // From an environment variable instead; unset, it is named (not the value).
-    let real = std::fs::read_to_string(&c.sim().info.password_file).unwrap();
     let toml = vantiq_toml(&c, &pw).replace(
         &format!("password_file = \"{}\"", pw.display()),
         "password_env = \"VSCRIPT_IT_VANTIQ_PASSWORD\"",
@@ -581,6 +582,28 @@ fn the_jwt_check_verifies_signature_and_expiry_when_configured_and_the_installat
     assert!(
         !out.stderr.contains("Server License Expiration Date"),
         "no question when the installation answers"
+    );
+
+    // A license the installation does not run (a renewal that did not take effect) fails.
+    let (_s, script) = tmp_script(
+        "//! verify\n//! read-only\nimport \"vantiq\" as vantiq;\nvantiq::verify_license(#{ expires: \"2099-01-01T00:00:00Z\", id: () });\n",
+    );
+    let out = run_script(&c, &script, &[]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains(&format!(
+            "the installation reports the license expiring {expires}, not the one just installed (2099-01-01T00:00:00Z)"
+        )),
+        "{}",
+        out.all()
+    );
+    // The rollback is confirmed by the installation too.
+    let out = c.run("license_renew_rollback", &[]);
+    out.ok();
+    assert!(
+        out.stdout.contains("license verified by : the installation (GET /api/v1/about)"),
+        "{}",
+        out.all()
     );
     c.assert_no_violation();
 }
