@@ -50,6 +50,9 @@ pub struct Request {
     pub resolve: Vec<(String, SocketAddr)>,
     /// Statuses accepted; empty = any.
     pub expect: Vec<u16>,
+    /// Follow redirects only to `https://` URLs (requests carrying credentials): a redirect
+    /// to plain http fails the request instead of sending anything there.
+    pub https_redirects_only: bool,
 }
 
 impl Request {
@@ -66,6 +69,7 @@ impl Request {
             insecure: false,
             resolve: vec![],
             expect: vec![],
+            https_redirects_only: false,
         }
     }
 }
@@ -161,7 +165,7 @@ fn client_for(req: &Request) -> Result<reqwest::Client, String> {
     let rt = tokio::runtime::Handle::try_current()
         .map(|h| format!("{:?}", h.id()))
         .unwrap_or_default();
-    let key = format!("{rt}|{:?}|{}|{:?}", req.ca, req.insecure, req.resolve);
+    let key = format!("{rt}|{:?}|{}|{:?}|{}", req.ca, req.insecure, req.resolve, req.https_redirects_only);
     let cache = CLIENTS.get_or_init(Default::default);
     if let Some(c) = cache.lock().unwrap().get(&key) {
         return Ok(c.clone());
@@ -183,6 +187,20 @@ fn client_for(req: &Request) -> Result<reqwest::Client, String> {
     for (h, a) in &req.resolve {
         b = b.resolve(h, *a);
     }
+    if req.https_redirects_only {
+        b = b.redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.url().scheme() != "https" {
+                let to = public_url(attempt.url().as_str());
+                attempt.error(format!(
+                    "redirected to {to}: refusing to follow a redirect to plain http with credentials"
+                ))
+            } else if attempt.previous().len() >= 5 {
+                attempt.error("more than 5 redirects")
+            } else {
+                attempt.follow()
+            }
+        }));
+    }
     let client = b
         .build()
         .map_err(|e| format!("cannot set up the HTTP client: {}", reason_of(&e, req.timeout)))?;
@@ -198,7 +216,7 @@ pub async fn send(req: Request) -> Result<Response, HttpError> {
         url: shown.clone(),
         reason,
     };
-    let client = client_for(&req).map_err(|e| err(e))?;
+    let client = client_for(&req).map_err(&err)?;
     let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| err("invalid method".into()))?;
     let url = reqwest::Url::parse(&req.url).map_err(|e| err(format!("invalid URL: {e}")))?;
     let mut rb = client.request(method, url).timeout(req.timeout);

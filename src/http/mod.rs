@@ -1,8 +1,10 @@
 //! `http`: GET/POST with timeouts, headers, bearer/basic auth, JSON bodies and responses,
-//! TLS verified unless asked otherwise; `http::vantiq(path)` for the Vantiq REST API.
+//! TLS verified unless asked otherwise; `http::vantiq(path)` and the IDE login check for the
+//! Vantiq REST API as the public SDKs use it (`vantiq.rs`).
 
 pub mod client;
 pub mod script;
+pub mod vantiq;
 
 /// Registers the `http` script module.
 pub fn register(engine: &mut rhai::Engine) {

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::engine::{Host, RhaiResultOf, fail, host};
 use crate::files::shown;
 use crate::http::client::{self as c, Body, Request};
+use crate::http::vantiq as v;
 
 const OPTIONS: &[&str] = &[
     "timeout",
@@ -45,19 +46,13 @@ fn read_secret_file(ctx: &NativeCallContext, h: &Host, path: &str, what: &str) -
     Ok(s)
 }
 
-/// The URL's host and port (default port by scheme).
-fn host_port(url: &str) -> Option<(String, u16)> {
-    let u = reqwest::Url::parse(url).ok()?;
-    Some((u.host_str()?.to_ascii_lowercase(), u.port_or_known_default()?))
-}
-
 /// Builds a request from script options.
 fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Option<Dynamic>, opts: &Map) -> RhaiResultOf<Request> {
     if let Some(k) = opts.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
         return Err(fail(ctx, format!("unknown option `{k}` for http (known: {})", OPTIONS.join(", "))));
     }
     let mut req = Request::new(method, url);
-    let (url_host, url_port) = host_port(url).ok_or_else(|| fail(ctx, format!("invalid URL `{}`", c::public_url(url))))?;
+    let (_, url_port) = v::host_port(url).ok_or_else(|| fail(ctx, format!("invalid URL `{}`", c::public_url(url))))?;
     if let Some(t) = opts.get("timeout") {
         let secs = if let Ok(i) = t.as_int() {
             u64::try_from(i).map_err(|_| fail(ctx, "option `timeout` must be positive seconds"))? as f64
@@ -125,26 +120,7 @@ fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Optio
         }
     }
     // The Vantiq host: reached where the configuration says, trusting its CA.
-    let vantiq_host = h.vantiq().url.as_deref().and_then(host_port);
-    if let Some(conn) = h.vantiq().connect.as_deref() {
-        let spec = match (conn.contains('='), &vantiq_host) {
-            (true, _) => Some(conn.to_owned()),
-            (false, Some((vh, vp))) => Some(format!("{vh}:{vp}={conn}")),
-            (false, None) => None,
-        };
-        if let Some((rh, addr)) = spec.and_then(|s| c::parse_resolve(&s, url_port).ok())
-            && rh == url_host
-            && !req.resolve.iter().any(|(x, _)| *x == rh)
-        {
-            req.resolve.push((rh, addr));
-        }
-    }
-    if req.ca.is_none()
-        && vantiq_host.as_ref().is_some_and(|(vh, _)| *vh == url_host)
-        && let Some(ca) = &h.vantiq().ca
-    {
-        req.ca = std::fs::read(ca).ok();
-    }
+    v::apply_endpoint(h, &mut req);
     if let Some(e) = opts.get("expect") {
         let codes: Vec<Dynamic> = e.clone().try_cast::<rhai::Array>().unwrap_or_else(|| vec![e.clone()]);
         for c in codes {
@@ -162,6 +138,10 @@ fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Optio
 fn send(ctx: &NativeCallContext, method: &str, url: &str, body: Option<Dynamic>, opts: &Map) -> RhaiResultOf<Dynamic> {
     let h = host(ctx)?;
     let req = build(ctx, &h, method, url, body, opts)?;
+    send_req(ctx, &h, req)
+}
+
+fn send_req(ctx: &NativeCallContext, h: &Host, req: Request) -> RhaiResultOf<Dynamic> {
     let read_only = matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS");
     let target = c::public_url(&req.url);
     let action = format!("http.{}", req.method.to_ascii_lowercase());
@@ -198,25 +178,25 @@ fn send(ctx: &NativeCallContext, method: &str, url: &str, body: Option<Dynamic>,
 
 fn vantiq_impl(ctx: &NativeCallContext, path: &str, opts: &Map) -> RhaiResultOf<Dynamic> {
     let h = host(ctx)?;
-    let base = h
-        .vantiq()
-        .url
-        .clone()
-        .ok_or_else(|| fail(ctx, "no Vantiq URL configured: set `[vantiq] url` in vscript.toml"))?;
-    let url = format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'));
-    let mut opts = opts.clone();
-    if !opts.contains_key("bearer")
-        && !opts.contains_key("bearer_file")
-        && let Some(t) = &h.vantiq().token_file
-    {
-        opts.insert("bearer_file".into(), t.display().to_string().into());
+    let plan = v::plan(&h).map_err(|e| fail(ctx, e))?;
+    let url = plan.url(path);
+    let mut req = build(ctx, &h, "GET", &url, None, opts)?;
+    let explicit = req.bearer.is_some() || req.basic.is_some();
+    if explicit && plan.base.scheme() == "http" && !h.vantiq().allow_insecure_http_credentials {
+        return Err(fail(
+            ctx,
+            "credentials go to the Vantiq server only over https: [vantiq] url is plain http (set `allow_insecure_http_credentials = true` to allow it)",
+        ));
     }
-    if !opts.contains_key("ca")
-        && let Some(ca) = &h.vantiq().ca
-    {
-        opts.insert("ca".into(), ca.display().to_string().into());
+    if !explicit {
+        req.bearer = v::access_token(&h, &plan).map_err(|e| fail(ctx, e))?;
     }
-    send(ctx, "GET", &url, None, &opts)
+    req.https_redirects_only = !h.vantiq().allow_insecure_http_credentials;
+    send_req(ctx, &h, req)
+}
+
+fn to_dynamic<T: serde::Serialize>(ctx: &NativeCallContext, v: T) -> RhaiResultOf<Dynamic> {
+    rhai::serde::to_dynamic(v).map_err(|e| fail(ctx, e))
 }
 
 #[export_module]
@@ -296,6 +276,80 @@ pub mod http {
     pub fn vantiq_with(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResultOf<Dynamic> {
         vantiq_impl(&ctx, path, &opts)
     }
+
+    /// Whether the IDE login can be checked, without sending anything: `#{ ready, problem,
+    /// url, auth, user }` — `ready` is false and `problem` says why when no URL or no
+    /// credentials are configured, a credentials file or variable cannot be read, or the URL
+    /// is plain http without `allow_insecure_http_credentials`.
+    /// ```rhai
+    /// let s = http::vantiq_login_ready();
+    /// if !s.ready { fail(`the IDE login cannot be checked: ${s.problem}`); }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn vantiq_login_ready(ctx: NativeCallContext) -> RhaiResultOf<Map> {
+        let h = host(&ctx)?;
+        let mut m = Map::new();
+        match v::login_plan(&h) {
+            Ok(p) => {
+                m.insert("ready".into(), true.into());
+                m.insert("problem".into(), Dynamic::UNIT);
+                m.insert("url".into(), c::public_url(p.base.as_str()).into());
+                m.insert("auth".into(), p.auth_kind().into());
+                m.insert(
+                    "user".into(),
+                    p.user().map(|u| Dynamic::from(u.to_owned())).unwrap_or(Dynamic::UNIT),
+                );
+            }
+            Err(e) => {
+                m.insert("ready".into(), false.into());
+                m.insert("problem".into(), h.secrets().redact(&e).into());
+                m.insert(
+                    "url".into(),
+                    h.vantiq()
+                        .url
+                        .as_deref()
+                        .map(|u| Dynamic::from(c::public_url(u)))
+                        .unwrap_or(Dynamic::UNIT),
+                );
+                m.insert("auth".into(), Dynamic::UNIT);
+                m.insert("user".into(), h.vantiq().user.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+            }
+        }
+        Ok(m)
+    }
+
+    /// The IDE login check as the public Vantiq SDKs log in: `GET /authenticate` with the
+    /// configured user and password (HTTP Basic; or the configured access token), then one
+    /// authenticated `GET /api/v1/resources/<check_resource>?count=true`. Returns `#{ url,
+    /// user, auth, resource, count }`; fails naming the URL and the server's reason, never
+    /// a credential.
+    /// ```rhai
+    /// let r = http::vantiq_login();
+    /// info(`logged in as ${r.user}: ${r.count} ${r.resource}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn vantiq_login(ctx: NativeCallContext) -> RhaiResultOf<Dynamic> {
+        let h = host(&ctx)?;
+        let r = v::login(&h).map_err(|e| fail(&ctx, h.secrets().redact(&e)))?;
+        to_dynamic(&ctx, r)
+    }
+
+    /// What the configured About endpoint answers (`[vantiq.about]` in vscript.toml, an
+    /// endpoint the public SDKs do not show): `#{ path, server_version, license_expiration,
+    /// license_issued_to, license_id }` (`()` for a field it does not give), or `()` when no
+    /// such endpoint is configured.
+    /// ```rhai
+    /// let a = http::vantiq_about();
+    /// if a != () { info(`server ${a.server_version}`); }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn vantiq_about(ctx: NativeCallContext) -> RhaiResultOf<Dynamic> {
+        let h = host(&ctx)?;
+        match v::about(&h).map_err(|e| fail(&ctx, h.secrets().redact(&e)))? {
+            Some(a) => to_dynamic(&ctx, a),
+            None => Ok(Dynamic::UNIT),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +385,8 @@ mod tests {
         h.opts_mut().vantiq.url = Some(format!("http://vantiq.example.test:{}", addr.port()));
         h.opts_mut().vantiq.connect = Some(format!("vantiq.example.test={addr}"));
         h.opts_mut().vantiq.token_file = Some(dir.path().join("token"));
+        // The test server is plain http: credentials go there only with the opt-in.
+        h.opts_mut().vantiq.allow_insecure_http_credentials = true;
         let (engine, host) = engine(h);
         let r: rhai::Map = engine.eval(r#"http::vantiq("/auth", #{ expect: 200 })"#).unwrap();
         assert_eq!(r["body"].to_string(), "welcome");

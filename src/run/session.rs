@@ -220,12 +220,21 @@ pub fn install_signals(rt: &tokio::runtime::Runtime, host: Arc<Host>) {
 
 /// The Vantiq endpoint: `vscript.toml`, overridden by the simulator's `.vscript/sim.json`.
 pub fn vantiq_endpoint(config: &Config, tools: Option<&Path>) -> VantiqEndpoint {
+    let c = &config.vantiq;
     let mut v = VantiqEndpoint {
-        url: config.vantiq.url.clone(),
-        connect: config.vantiq.connect.clone(),
-        ca: config.vantiq.ca.clone(),
-        token_file: config.vantiq.token_file.clone(),
+        url: c.url.clone(),
+        connect: c.connect.clone(),
+        ca: c.ca.clone(),
+        token_file: c.token_file.clone(),
+        token_env: c.token_env.clone(),
+        user: c.user.clone(),
+        password_file: c.password_file.clone(),
+        password_env: c.password_env.clone(),
+        check_resource: c.check_resource.clone(),
+        allow_insecure_http_credentials: c.allow_insecure_http_credentials,
+        about: c.about.clone(),
     };
+    // A rehearsal logs in to the simulator as its `system` user, the way the SDKs do.
     if let Some(info) = tools
         .and_then(|t| std::fs::read_to_string(t.join(".vscript/sim.json")).ok())
         .and_then(|s| serde_json::from_str::<vscript_sim::SimInfo>(&s).ok())
@@ -233,7 +242,9 @@ pub fn vantiq_endpoint(config: &Config, tools: Option<&Path>) -> VantiqEndpoint 
         v.url = Some(info.vantiq_url.clone());
         v.connect = Some(format!("{}={}", info.vantiq_host, info.vantiq_addr));
         v.ca = Some(PathBuf::from(&info.ca_file));
-        v.token_file = Some(PathBuf::from(&info.token_file));
+        v.user = Some(info.vantiq_user.clone());
+        v.password_file = Some(PathBuf::from(&info.password_file));
+        (v.password_env, v.token_file, v.token_env) = (None, None, None);
     }
     v
 }

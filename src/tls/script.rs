@@ -211,48 +211,144 @@ pub mod cert {
     }
 }
 
-fn license_read(ctx: &NativeCallContext, public_pem: &str, license_key: &str) -> RhaiResultOf<(l::LicenseInfo, PathBuf, PathBuf)> {
-    let h = host(ctx)?;
-    let (pp, kp) = (resolve(&ctx, &h, public_pem)?, resolve(&ctx, &h, license_key)?);
-    // register the token before anything can print it
-    if let Ok(token) = l::read_token(&kp) {
-        h.secrets().add(&token);
-        for part in token.split('.').skip(1) {
+/// The license format `[license]` in vscript.toml chooses (`opaque` unless configured).
+fn license_format(h: &Host) -> l::Format {
+    let get = |k: &str| h.setting(&format!("license.{k}"));
+    let cfg = crate::config::LicenseConfig {
+        format: get("format").and_then(|v| v.as_str()).map(str::to_owned),
+        check_command: get("check_command")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()),
+        check_timeout: get("check_timeout").and_then(|v| v.as_u64()),
+    };
+    match l::Format::from_config(&cfg) {
+        // A relative checker path is relative to the tools dir, like every path in vscript.toml.
+        l::Format::Command { mut argv, timeout } => {
+            if let Some(p) = argv.first_mut()
+                && p.contains('/')
+            {
+                *p = h.path(p).display().to_string();
+            }
+            l::Format::Command { argv, timeout }
+        }
+        f => f,
+    }
+}
+
+/// Registers the content of license files as secrets before anything can print it: the
+/// whole `license.key`, its lines and token parts; a `public.pem` only when it (wrongly)
+/// holds a private key.
+fn protect_license(h: &Host, public_pem: &Path, license_key: &Path) {
+    if let Ok(b) = std::fs::read(license_key) {
+        let text = String::from_utf8_lossy(&b).into_owned();
+        h.secrets().add(&text);
+        // (not PEM armour lines: they are no secret, and errors name them)
+        for part in text.trim().split(['.', '\n']).filter(|p| !p.trim().starts_with("-----")) {
             h.secrets().add(part);
         }
     }
-    let (info, _token) = l::inspect(&pp, &kp).map_err(|e| fail(ctx, shown(&h, e)))?;
-    Ok((info, pp, kp))
+    if let Ok(text) = std::fs::read_to_string(public_pem)
+        && text.contains("PRIVATE KEY")
+    {
+        h.secrets().add(&text);
+    }
+}
+
+/// A license error as scripts see it: paths relative to the tools dir, secrets masked.
+fn license_fail(ctx: &NativeCallContext, h: &Host, e: impl std::fmt::Display) -> Box<rhai::EvalAltResult> {
+    fail(ctx, h.secrets().redact(&shown(h, e)))
 }
 
 #[export_module]
 pub mod license {
     use super::*;
 
-    /// What a Vantiq license says: `#{ issued_to, id, issuer, issued_at, expires (RFC 3339),
-    /// days_left, signature_valid }`. Fails only when the files cannot be read. The license
-    /// token is never returned or printed.
+    /// The license format vscript reads (`[license] format` in vscript.toml): `opaque` (the
+    /// default: only the checks for every format), `jwt-es256` or `command`.
+    /// ```rhai
+    /// info(`license format: ${license::format()}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn format(ctx: NativeCallContext) -> RhaiResultOf<String> {
+        Ok(license_format(&*host(&ctx)?).name().to_owned())
+    }
+
+    /// What a Vantiq license says, as far as the configured format tells: `#{ format,
+    /// verified, expires (RFC 3339), days_left, issued_to, id, issuer, issued_at,
+    /// signature_valid }` — `()` for what is unknown (everything but `format` when the
+    /// format is `opaque`). Fails when a file fails the checks for every format (missing,
+    /// empty, `public.pem` not a PEM public key, `license.key` a key or certificate) or the
+    /// configured format cannot read it. The license content is never returned or printed.
     /// ```rhai
     /// let lic = license::inspect("targetCluster/deploy/sensitive/public.pem", "targetCluster/deploy/sensitive/license.key");
-    /// info(`license for ${lic.issued_to} expires ${lic.expires} (${lic.days_left} days)`);
+    /// info(`license expires ${lic.expires ?? "(unknown)"}`);
     /// ```
     #[rhai_fn(return_raw)]
     pub fn inspect(ctx: NativeCallContext, public_pem: &str, license_key: &str) -> RhaiResultOf<Dynamic> {
-        let (info, _, _) = license_read(&ctx, public_pem, license_key)?;
+        let h = host(&ctx)?;
+        let (pp, kp) = (resolve(&ctx, &h, public_pem)?, resolve(&ctx, &h, license_key)?);
+        protect_license(&h, &pp, &kp);
+        let info = l::inspect(&license_format(&h), &pp, &kp).map_err(|e| license_fail(&ctx, &h, e))?;
         to_map(&ctx, info)
     }
 
-    /// Like `inspect`, but fails when the license cannot be read, its signature does not
-    /// verify against `public_pem`, or it has expired.
+    /// Like `inspect`, but also fails when what the format verifies does not hold: the
+    /// signature (`jwt-es256`), the checker's verdict (`command`), an expiry in the past.
     /// ```rhai
-    /// let lic = license::check("new/public.pem", "new/license.key");
+    /// let lic = license::check("/home/ops/new/public.pem", "/home/ops/new/license.key");
     /// ```
     #[rhai_fn(return_raw)]
     pub fn check(ctx: NativeCallContext, public_pem: &str, license_key: &str) -> RhaiResultOf<Dynamic> {
         let h = host(&ctx)?;
-        let (info, pp, kp) = license_read(&ctx, public_pem, license_key)?;
-        l::check(&info, &pp, &kp).map_err(|e| fail(&ctx, shown(&h, e)))?;
+        let (pp, kp) = (resolve(&ctx, &h, public_pem)?, resolve(&ctx, &h, license_key)?);
+        protect_license(&h, &pp, &kp);
+        let info = l::check(&license_format(&h), &pp, &kp).map_err(|e| license_fail(&ctx, &h, e))?;
         to_map(&ctx, info)
+    }
+
+    /// Every check of a license renewal, before anything is installed:
+    /// `#{ public_pem, license_key, current_public_pem, current_license_key }` (the current
+    /// ones optional) → the new files pass `check`, the new `license.key` is not the installed
+    /// one, and when the format gives both expiries the new one is later. Returns the fields
+    /// of `check` plus `current_expires`, `current_issued_to`, `current_unreadable`,
+    /// `gain_days`; fails listing every problem at once.
+    /// ```rhai
+    /// let r = license::check_renewal(#{
+    ///     public_pem: "new/public.pem",
+    ///     license_key: "new/license.key",
+    ///     current_public_pem: "targetCluster/deploy/sensitive/public.pem",
+    ///     current_license_key: "targetCluster/deploy/sensitive/license.key",
+    /// });
+    /// info(`new license: expires ${r.expires ?? "(unknown)"}`);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn check_renewal(ctx: NativeCallContext, req: Map) -> RhaiResultOf<Dynamic> {
+        let h = host(&ctx)?;
+        check_keys(
+            &ctx,
+            "license::check_renewal",
+            &req,
+            &["public_pem", "license_key", "current_public_pem", "current_license_key"],
+        )?;
+        let need = |k: &str| -> RhaiResultOf<PathBuf> {
+            resolve(&ctx, &h, &opt_str(&ctx, &req, k)?.ok_or_else(|| fail(&ctx, format!("license::check_renewal needs `{k}`")))?)
+        };
+        let (pp, kp) = (need("public_pem")?, need("license_key")?);
+        let cp = opt_str(&ctx, &req, "current_public_pem")?.map(|p| resolve(&ctx, &h, &p)).transpose()?;
+        let ck = opt_str(&ctx, &req, "current_license_key")?.map(|p| resolve(&ctx, &h, &p)).transpose()?;
+        protect_license(&h, &pp, &kp);
+        if let (Some(cp), Some(ck)) = (&cp, &ck) {
+            protect_license(&h, cp, ck);
+        }
+        let r = l::check_renewal(&license_format(&h), &pp, &kp, cp.as_deref(), ck.as_deref()).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(|p| h.secrets().redact(&shown(&h, p))).collect();
+            if lines.len() == 1 {
+                fail(&ctx, &lines[0])
+            } else {
+                fail(&ctx, format!("the new license files are refused:\n  - {}", lines.join("\n  - ")))
+            }
+        })?;
+        to_map(&ctx, r)
     }
 }
 
@@ -286,6 +382,18 @@ mod tests {
         engine.set_default_tag(Dynamic::from(host.clone()));
         crate::tls::register(&mut engine);
 
+        // Opaque by default: checked, nothing read.
+        let lic: rhai::Map = engine.eval(r#"license::check("public.pem", "license.key")"#).unwrap();
+        assert_eq!(lic["format"].to_string(), "opaque");
+        assert!(lic["expires"].is_unit() && lic["issued_to"].is_unit());
+        assert_eq!(host.secrets().redact(&format!("token={token}")), "token=***");
+        drop(engine);
+        let mut h = Arc::into_inner(host).unwrap();
+        h.opts_mut().settings.insert("license.format".into(), "jwt-es256".into());
+        let host = Arc::new(h);
+        let mut engine = Engine::new();
+        engine.set_default_tag(Dynamic::from(host.clone()));
+        crate::tls::register(&mut engine);
         let lic: rhai::Map = engine.eval(r#"license::check("public.pem", "license.key")"#).unwrap();
         assert_eq!(lic["issued_to"].to_string(), "Vantiq JP");
         assert!(!format!("{lic:?}").contains(token.split('.').nth(1).unwrap()));

@@ -19,3 +19,4 @@ mod sandbox;
 mod secrets;
 mod sim_world;
 mod toolsdirs;
+mod vantiq;

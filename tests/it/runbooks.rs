@@ -457,6 +457,8 @@ fn write_tmp(text: &str) -> String {
 #[test]
 fn maintenance_status_reports_expiries_against_lead_times() {
     let c = Cluster::start();
+    // The simulator's license format, so that its expiry is known.
+    std::fs::write(c.tools().join("vscript.toml"), "[license]\nformat = \"jwt-es256\"\n").unwrap();
     let out = c.run_with("maintenance_status", &[("ssl_lead_days", "90")], &["--yes", "--output", "json"]);
     out.ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout[out.stdout.find("{\n").unwrap()..]).expect("json report");

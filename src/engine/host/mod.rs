@@ -35,6 +35,14 @@ pub struct VantiqEndpoint {
     pub ca: Option<PathBuf>,
     /// File holding the access token; the token itself never reaches a script.
     pub token_file: Option<PathBuf>,
+    /// The login credentials and checks (`[vantiq]` in vscript.toml, see `crate::http::vantiq`).
+    pub token_env: Option<String>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub check_resource: Option<String>,
+    pub allow_insecure_http_credentials: bool,
+    pub about: Option<crate::config::AboutConfig>,
 }
 
 /// The options of a run, fixed before it starts.

@@ -1,9 +1,20 @@
 //! The HTTPS endpoint standing in for the Vantiq server (what the ingress serves): it
 //! presents the certificate currently in `shared/default-ssl-cert`, read from the store
-//! on every handshake (so a renewal shows right after `deployNginx`), and answers
-//! `GET /authenticate` (HTTP Basic) and `GET /api/v1/about` (Bearer) from the running
-//! vantiq pods' image and the license secret.
+//! on every handshake (so a renewal shows right after `deployNginx`), and answers the REST
+//! API as the public Vantiq SDKs use it (vantiq-sdk-java, vantiq-sdk-node, vantiq-python-sdk):
+//!
+//! * `GET /authenticate` with HTTP Basic → `{"accessToken", "idToken"}`, else 401 with the
+//!   SDKs' error list `[{"code":"io.vantiq.authentication.failed","message":"Unauthorized","params":[]}]`;
+//! * `GET /api/v1/resources/<resource>` with `Authorization: Bearer` (a token from
+//!   `/authenticate`, or the long-lived `DIR/vantiq-token`) → the records; `count=true` adds
+//!   `X-Total-Count`; `props` and `limit` as the SDKs send them;
+//! * 503 from the ingress (an HTML page) while no vantiq pod is Ready.
+//!
+//! Only when a test configures it (`DIR/vantiq-api.json`: `{"about_path": "/api/v1/about"}`)
+//! it also answers an About endpoint the public SDKs do not show, with the running vantiq
+//! pods' image and the license secret.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
@@ -25,8 +36,12 @@ use crate::store::{Store, res};
 pub struct Credentials {
     pub user: String,
     pub password: String,
+    /// The long-lived access token (`DIR/vantiq-token`).
     pub token: String,
 }
+
+/// The access tokens `/authenticate` issued.
+type Sessions = Arc<Mutex<HashSet<String>>>;
 
 struct StoreCert {
     store: Arc<Store>,
@@ -89,17 +104,18 @@ pub async fn serve(listener: tokio::net::TcpListener, w: Arc<World>, creds: Cred
     let mut config = config;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let sessions: Sessions = Default::default();
     loop {
         let (tcp, _) = tokio::select! {
             () = cancel.cancelled() => return,
             r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
         };
-        let (acceptor, w, creds, cancel) = (acceptor.clone(), w.clone(), creds.clone(), cancel.clone());
+        let (acceptor, w, creds, sessions, cancel) = (acceptor.clone(), w.clone(), creds.clone(), sessions.clone(), cancel.clone());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else { return };
             let svc = hyper::service::service_fn(move |req| {
-                let (w, creds) = (w.clone(), creds.clone());
-                async move { Ok::<_, Infallible>(handle(&w, &creds, &req)) }
+                let (w, creds, sessions) = (w.clone(), creds.clone(), sessions.clone());
+                async move { Ok::<_, Infallible>(handle(&w, &creds, &sessions, &req)) }
             });
             let conn = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), svc);
             tokio::select! {
@@ -116,6 +132,120 @@ fn reply(code: StatusCode, body: Value) -> Response<Full<Bytes>> {
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap_or_default()
+}
+
+/// An error as the Vantiq server answers it: a list of `{code, message, params}`.
+fn error(code: StatusCode, vantiq_code: &str, message: &str, params: Value) -> Response<Full<Bytes>> {
+    reply(code, json!([{ "code": vantiq_code, "message": message, "params": params }]))
+}
+
+fn unauthorized() -> Response<Full<Bytes>> {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "io.vantiq.authentication.failed",
+        "Unauthorized",
+        json!([]),
+    )
+}
+
+/// What ingress-nginx answers while no backend is ready.
+fn unavailable() -> Response<Full<Bytes>> {
+    let page = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+    Response::builder()
+        .status(StatusCode::SERVICE_UNAVAILABLE)
+        .header("content-type", "text/html")
+        .body(Full::new(Bytes::from(page)))
+        .unwrap_or_default()
+}
+
+/// The About endpoint's path, when a test configured one (`DIR/vantiq-api.json`).
+pub fn about_path(w: &World) -> Option<String> {
+    let text = std::fs::read_to_string(w.dir.join("vantiq-api.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["about_path"].as_str().map(str::to_owned)
+}
+
+/// The records of the system resources the simulator knows (the SDKs' `SYSTEM_RESOURCES`).
+fn records(w: &World, creds: &Credentials, resource: &str) -> Option<Vec<Value>> {
+    let id = |kind: &str, name: &str| pki::hex(&Sha256::digest(format!("{kind}/{name}").as_bytes()))[..24].to_owned();
+    let named =
+        |kind: &str, key: &str, names: &[&str]| -> Vec<Value> { names.iter().map(|n| json!({ "_id": id(kind, n), key: n })).collect() };
+    Some(match resource {
+        "users" => named("users", "username", &[&creds.user]),
+        "namespaces" => named("namespaces", "name", &["system", &w.ns]),
+        "types" => named(
+            "types",
+            "name",
+            &[
+                "ArsAuditAlert",
+                "ArsCollaboration",
+                "ArsDocument",
+                "ArsEventGenerator",
+                "ArsNamespace",
+                "ArsProcedure",
+                "ArsProfile",
+                "ArsRule",
+                "ArsSource",
+                "ArsTopic",
+                "ArsType",
+                "ArsUser",
+            ],
+        ),
+        "profiles" => named("profiles", "name", &["system.admin", "system.user"]),
+        "analyticsmodels" | "documents" | "configurations" | "nodes" | "procedures" | "rules" | "scalars" | "services" | "sources"
+        | "topics" => vec![],
+        _ => return None,
+    })
+}
+
+/// `GET /api/v1/resources/<resource>[?count=true&props=[…]&limit=n]`.
+fn resources(w: &World, creds: &Credentials, resource: &str, query: Option<&str>) -> Response<Full<Bytes>> {
+    if let Some(t) = resource.strip_prefix("custom/") {
+        let t = t.split('/').next().unwrap_or(t);
+        return error(
+            StatusCode::NOT_FOUND,
+            "com.accessg2.ag2rs.type.not.found",
+            &format!("The type: {t} is not defined in the current namespace."),
+            json!([t]),
+        );
+    }
+    let name = resource.split('/').next().unwrap_or(resource);
+    let Some(all) = records(w, creds, name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "io.vantiq.type.system.resource.unknown",
+            &format!(
+                "The resource {name} is not recognized as a Vantiq system resource.  Either correct resource name or adjust access URI/prefix."
+            ),
+            json!([name]),
+        );
+    };
+    let q = crate::api::Query::parse(query);
+    let total = all.len();
+    let props: Option<Vec<String>> = q.get("props").and_then(|p| serde_json::from_str(p).ok());
+    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
+    let body: Vec<Value> = all
+        .into_iter()
+        .take(limit)
+        .map(|r| match &props {
+            Some(keep) => Value::Object(
+                r.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| keep.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            None => r,
+        })
+        .collect();
+    let mut resp = reply(StatusCode::OK, Value::Array(body));
+    if q.flag("count")
+        && let Ok(v) = hyper::header::HeaderValue::from_str(&total.to_string())
+    {
+        resp.headers_mut().insert("x-total-count", v);
+    }
+    resp
 }
 
 /// The image tag of the ready vantiq pods (the newest when several differ).
@@ -157,42 +287,63 @@ fn build_date(version: &str) -> String {
         .to_string()
 }
 
-fn handle(w: &World, creds: &Credentials, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+fn handle(w: &World, creds: &Credentials, sessions: &Sessions, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let auth = req.headers().get("authorization").and_then(|h| h.to_str().ok()).unwrap_or("");
-    let ready = running_version(w).is_some();
-    match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/authenticate") => {
-            let ok = auth
-                .strip_prefix("Basic ")
-                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-                .is_some_and(|raw| raw == format!("{}:{}", creds.user, creds.password).as_bytes());
-            if !ok {
-                return reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid username or password"}));
+    let bearer_ok = || {
+        auth.strip_prefix("Bearer ")
+            .map(str::trim)
+            .is_some_and(|t| t == creds.token || sessions.lock().unwrap().contains(t))
+    };
+    let path = req.uri().path();
+    if path == "/authenticate" && req.method() == hyper::Method::GET {
+        return authenticate(w, creds, sessions, auth);
+    }
+    // The ingress answers before Vantiq does: nothing gets through while no pod is ready.
+    if running_version(w).is_none() {
+        return unavailable();
+    }
+    match req.method().as_str() {
+        "GET" if path.starts_with("/api/v1/resources/") => {
+            if !bearer_ok() {
+                return unauthorized();
             }
-            if !ready {
-                return reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "no vantiq server is ready"}));
-            }
-            w.note_login();
-            reply(
-                StatusCode::OK,
-                json!({"accessToken": creds.token, "idToken": format!("id.{}", &creds.token[..16.min(creds.token.len())]), "expiresIn": 3600}),
-            )
+            resources(w, creds, &path["/api/v1/resources/".len()..], req.uri().query())
         }
-        ("GET", "/api/v1/about") => {
-            if auth.strip_prefix("Bearer ").map(str::trim) != Some(creds.token.as_str()) {
-                return reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid or missing access token"}));
+        "GET" if about_path(w).as_deref() == Some(path) => {
+            if !bearer_ok() {
+                return unauthorized();
             }
             match about(w) {
-                Some(v) => {
-                    w.note_login();
-                    reply(StatusCode::OK, v)
-                }
-                None => reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "no vantiq server is ready"})),
+                Some(v) => reply(StatusCode::OK, v),
+                None => unavailable(),
             }
         }
-        _ => reply(
+        _ => error(
             StatusCode::NOT_FOUND,
-            json!({"error": format!("no such resource: {}", req.uri().path())}),
+            "io.vantiq.resource.not.found",
+            &format!("The requested resource {path} could not be found."),
+            json!([path]),
         ),
     }
+}
+
+/// `GET /authenticate` (HTTP Basic): a fresh access token for the right user and password.
+/// Downtime measurements hook in here (one place every login passes through).
+fn authenticate(w: &World, creds: &Credentials, sessions: &Sessions, auth: &str) -> Response<Full<Bytes>> {
+    if running_version(w).is_none() {
+        return unavailable();
+    }
+    let ok = auth
+        .strip_prefix("Basic ")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .is_some_and(|raw| raw == format!("{}:{}", creds.user, creds.password).as_bytes());
+    if !ok {
+        return unauthorized();
+    }
+    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    sessions.lock().unwrap().insert(token.clone());
+    let id_token = format!("id.{}", &token[..16]);
+    // The first successful login after vantiq went down ends the downtime.
+    w.note_login();
+    reply(StatusCode::OK, json!({ "accessToken": token, "idToken": id_token }))
 }

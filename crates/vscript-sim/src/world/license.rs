@@ -2,8 +2,10 @@
 //! `public.pem`, a PEM `PUBLIC KEY` (ECDSA P-256 SubjectPublicKeyInfo), and
 //! `license.key`, a compact JWT signed ES256 by the matching private key with claims
 //! `{"iss":"Vantiq","sub":<issued to>,"jti":<uuid>,"iat":<unix>,"exp":<unix>}`.
-//! The simulated server accepts a license only when the signature verifies with the
-//! `public.pem` next to it and `exp` is in the future.
+//! The simulated server accepts a license in this format only when the signature verifies
+//! with the `public.pem` next to it and `exp` is in the future. A license it cannot read
+//! (real Vantiq licenses, any other format) is accepted as valid with an unknown expiry, as
+//! vscript treats license files by default (opaque); empty or missing files are refused.
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
@@ -158,6 +160,36 @@ pub fn verify(public_pem: &str, license_key: &str, now: DateTime<Utc>) -> Result
     Ok(c)
 }
 
+/// Whether `license_key` is in the simulator's format: a three-part token whose header
+/// says ES256 and whose claims parse.
+pub fn is_sim_format(license_key: &str) -> bool {
+    let token = license_key.trim();
+    let mut parts = token.split('.');
+    let header_ok = parts
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|h| h["alg"] == "ES256");
+    header_ok && claims(token).is_ok()
+}
+
+/// What the simulated Vantiq makes of a license pair at `now`: `Ok(Some(claims))` for a
+/// valid license in the simulator's format, `Ok(None)` for a license it cannot read
+/// (accepted: expiry unknown), `Err` for an empty file or a license in its format that does
+/// not verify or has expired.
+pub fn assess(public_pem: &str, license_key: &str, now: DateTime<Utc>) -> Result<Option<Claims>, LicenseError> {
+    if license_key.trim().is_empty() {
+        return Err(LicenseError::Malformed("license.key is empty".into()));
+    }
+    if public_pem.trim().is_empty() {
+        return Err(LicenseError::BadPublicKey("public.pem is empty".into()));
+    }
+    if !is_sim_format(license_key) {
+        return Ok(None);
+    }
+    verify(public_pem, license_key, now).map(Some)
+}
+
 fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
@@ -185,5 +217,28 @@ mod tests {
             Err(LicenseError::Expired { .. })
         ));
         assert!(matches!(verify("nope", &ok.license_key, now), Err(LicenseError::BadPublicKey(_))));
+    }
+
+    #[test]
+    fn a_license_in_another_format_is_accepted_with_unknown_expiry() {
+        let now = Utc::now();
+        let ok = issue("Acme Corp", now, now + chrono::Duration::days(90)).unwrap();
+        assert_eq!(assess(&ok.public_pem, &ok.license_key, now).unwrap().unwrap().sub, "Acme Corp");
+        // an opaque blob, a token of another algorithm: not the simulator's format
+        assert_eq!(
+            assess(&ok.public_pem, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", now),
+            Ok(None)
+        );
+        let hs = format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#),
+            URL_SAFE_NO_PAD.encode(br#"{"exp":1}"#)
+        );
+        assert_eq!(assess(&ok.public_pem, &hs, now), Ok(None));
+        // the simulator's format is still verified
+        let bad = issue_invalid("Acme Corp", now + chrono::Duration::days(90)).unwrap();
+        assert_eq!(assess(&bad.public_pem, &bad.license_key, now), Err(LicenseError::BadSignature));
+        assert!(assess(&ok.public_pem, " \n", now).is_err());
+        assert!(assess("", "opaque", now).is_err());
     }
 }

@@ -308,13 +308,17 @@ async fn lifecycle(w: &Arc<World>, ns: &str, name: &str, uid: &str) {
         }
         if app == "vantiq" && ns == w.ns {
             match vantiq::license_check(w) {
-                Ok(c) => {
+                Ok(Some(c)) => {
                     let line = format!(
                         "{} INFO  License verified: issued to {}, expires {}",
                         ts(),
                         c.sub,
                         c.expires_at().format("%Y-%m-%d")
                     );
+                    w.store.append_log(ns, name, "vantiq", line);
+                }
+                Ok(None) => {
+                    let line = format!("{} INFO  License loaded (not in the simulator's format: expiry unknown)", ts());
                     w.store.append_log(ns, name, "vantiq", line);
                 }
                 Err(why) => {

@@ -68,9 +68,13 @@ pub struct SimInfo {
     pub vantiq_addr: String,
     /// The root CA (`DIR/ca.crt`) the HTTPS endpoint's certificates chain to.
     pub ca_file: String,
-    /// A valid Vantiq access token (`DIR/vantiq-token`, mode 0600).
+    /// A valid long-lived Vantiq access token (`DIR/vantiq-token`, mode 0600): what the
+    /// SDKs' `accessToken` setter takes instead of a login.
     pub token_file: String,
-    /// The `system` user's password (`DIR/vantiq-password`, mode 0600).
+    /// The user `GET /authenticate` accepts (`system`).
+    #[serde(default = "default_vantiq_user")]
+    pub vantiq_user: String,
+    /// That user's password (`DIR/vantiq-password`, mode 0600).
     #[serde(default)]
     pub password_file: String,
     /// The simulator's directory.
@@ -78,6 +82,10 @@ pub struct SimInfo {
     pub dir: String,
     #[serde(default)]
     pub pid: u32,
+}
+
+fn default_vantiq_user() -> String {
+    "system".into()
 }
 
 /// A running simulator.
@@ -375,7 +383,12 @@ impl Sim {
         };
         write_secret_file(&dir.join("vantiq-password"), &creds.password)?;
         write_secret_file(&dir.join("vantiq-token"), &creds.token)?;
-        tasks.push(tokio::spawn(https::serve(https_listener, world.clone(), creds, cancel.clone())));
+        tasks.push(tokio::spawn(https::serve(
+            https_listener,
+            world.clone(),
+            creds.clone(),
+            cancel.clone(),
+        )));
 
         let info = SimInfo {
             api: api.clone(),
@@ -390,6 +403,7 @@ impl Sim {
             vantiq_addr: format!("127.0.0.1:{https_port}"),
             ca_file: dir.join("ca.crt").display().to_string(),
             token_file: dir.join("vantiq-token").display().to_string(),
+            vantiq_user: creds.user.clone(),
             password_file: dir.join("vantiq-password").display().to_string(),
             dir: dir.display().to_string(),
             pid: std::process::id(),

@@ -261,8 +261,10 @@ async fn migrate(w: &Arc<World>, pod: &str, from: &str, to: &str) -> Result<(), 
     Ok(())
 }
 
-/// Checks the license the `vantiq` container would load now; `Ok(issued to)` or why not.
-pub fn license_check(w: &World) -> Result<license::Claims, String> {
+/// Checks the license the `vantiq` container would load now: `Ok(Some(claims))` for a
+/// license in the simulator's format, `Ok(None)` for one it cannot read (accepted, expiry
+/// unknown), or why it is refused.
+pub fn license_check(w: &World) -> Result<Option<license::Claims>, String> {
     let sec = w
         .store
         .get(res("Secret"), &w.ns, "vantiq-license")
@@ -271,8 +273,8 @@ pub fn license_check(w: &World) -> Result<license::Claims, String> {
         sec["data"][k]
             .as_str()
             .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
-            .and_then(|b| String::from_utf8(b).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok_or(format!("{k} is missing from secret vantiq-license"))
     };
-    license::verify(&get("public.pem")?, &get("license.key")?, Utc::now()).map_err(|e| e.to_string())
+    license::assess(&get("public.pem")?, &get("license.key")?, Utc::now()).map_err(|e| e.to_string())
 }

@@ -4,6 +4,7 @@
 mod api_http;
 mod api_kubectl;
 mod world_downtime;
+mod vantiq_api;
 mod world_kubectl;
 mod world_nodes;
 mod world_procedures;

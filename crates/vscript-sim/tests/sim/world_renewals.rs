@@ -2,45 +2,16 @@
 //! deployVantiq, deployNginx, rollout restart), checked on the HTTPS endpoint, and the
 //! invariants that catch a bad certificate or license.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::world_support::T;
 use serde_json::Value;
 use vscript_sim::{SeedOptions, license, pki};
 
-/// Connects to the Vantiq endpoint trusting `ca.crt`; returns the served leaf's SHA-256
-/// and the response to `GET path` with `auth`.
+/// `GET path` with `auth` on the Vantiq endpoint: served leaf SHA-256, status, JSON body.
 fn https_get(t: &T, path: &str, auth: &str) -> (String, u16, Value) {
-    let info = &t.sim().info;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::fs::read(&info.ca_file).unwrap().as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(info.vantiq_host.clone()).unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(&info.vantiq_addr).unwrap());
-    write!(
-        tls,
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n",
-        info.vantiq_host
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    let _ = tls.read_to_end(&mut raw);
-    let leaf = tls.conn.peer_certificates().unwrap()[0].to_vec();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let code: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    let body = body.lines().find(|l| l.starts_with('{')).unwrap_or("null");
-    (pki::cert_info(&leaf).unwrap().sha256, code, serde_json::from_str(body).unwrap())
+    let r = crate::vantiq_api::https_get(t, path, auth);
+    (r.sha256, r.status, r.json)
 }
 
 fn token(t: &T) -> String {
@@ -54,12 +25,18 @@ fn install(t: &T, file: &str) {
 }
 
 fn served_sha(t: &T) -> String {
-    https_get(t, "/api/v1/about", &format!("Bearer {}", token(t))).0
+    https_get(t, "/api/v1/resources/types?count=true", &format!("Bearer {}", token(t))).0
+}
+
+/// Serves the About endpoint (not in the public SDKs) at `/api/v1/about`.
+fn with_about(t: &T) {
+    std::fs::write(t.sim().dir.join("vantiq-api.json"), r#"{"about_path": "/api/v1/about"}"#).unwrap();
 }
 
 #[test]
 fn ssl_renewal_serves_the_new_certificate_after_deploy_nginx() {
     let t = T::start(SeedOptions::default(), 200.0);
+    with_about(&t);
     let (before, code, about) = https_get(&t, "/api/v1/about", &format!("Bearer {}", token(&t)));
     assert_eq!(code, 200, "{about}");
     assert_eq!(about["serverBuildVersion"], "1.30.10");
@@ -99,6 +76,9 @@ fn base64_decode(s: &str) -> Vec<u8> {
 fn license_renewal_needs_the_rollout_restart() {
     let t = T::start(SeedOptions::default(), 200.0);
     let ns = t.ns();
+    let (_, code, _) = https_get(&t, "/api/v1/about", &format!("Bearer {}", token(&t)));
+    assert_eq!(code, 404, "no About endpoint unless a test configures one");
+    with_about(&t);
     let (_, code, about) = https_get(&t, "/api/v1/about", &format!("Bearer {}", token(&t)));
     assert_eq!(code, 200);
     let old_id = about["licenseId"].as_str().unwrap().to_owned();
@@ -131,7 +111,11 @@ fn license_renewal_needs_the_rollout_restart() {
     use base64::Engine as _;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("system:{pw}"));
     let (_, code, body) = https_get(&t, "/authenticate", &format!("Basic {basic}"));
-    assert_eq!((code, body["accessToken"].as_str()), (200, Some(token(&t).as_str())));
+    assert_eq!(code, 200);
+    let session = body["accessToken"].as_str().unwrap().to_owned();
+    assert_ne!(session, token(&t), "a login gets a fresh token");
+    let (_, code, _) = https_get(&t, "/api/v1/about", &format!("Bearer {session}"));
+    assert_eq!(code, 200);
     let (_, code, _) = https_get(&t, "/authenticate", "Basic c3lzdGVtOndyb25n");
     assert_eq!(code, 401);
     let (_, code, _) = https_get(&t, "/api/v1/about", "Bearer nope");
