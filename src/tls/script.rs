@@ -331,11 +331,19 @@ pub mod license {
             &["public_pem", "license_key", "current_public_pem", "current_license_key"],
         )?;
         let need = |k: &str| -> RhaiResultOf<PathBuf> {
-            resolve(&ctx, &h, &opt_str(&ctx, &req, k)?.ok_or_else(|| fail(&ctx, format!("license::check_renewal needs `{k}`")))?)
+            resolve(
+                &ctx,
+                &h,
+                &opt_str(&ctx, &req, k)?.ok_or_else(|| fail(&ctx, format!("license::check_renewal needs `{k}`")))?,
+            )
         };
         let (pp, kp) = (need("public_pem")?, need("license_key")?);
-        let cp = opt_str(&ctx, &req, "current_public_pem")?.map(|p| resolve(&ctx, &h, &p)).transpose()?;
-        let ck = opt_str(&ctx, &req, "current_license_key")?.map(|p| resolve(&ctx, &h, &p)).transpose()?;
+        let cp = opt_str(&ctx, &req, "current_public_pem")?
+            .map(|p| resolve(&ctx, &h, &p))
+            .transpose()?;
+        let ck = opt_str(&ctx, &req, "current_license_key")?
+            .map(|p| resolve(&ctx, &h, &p))
+            .transpose()?;
         protect_license(&h, &pp, &kp);
         if let (Some(cp), Some(ck)) = (&cp, &ck) {
             protect_license(&h, cp, ck);

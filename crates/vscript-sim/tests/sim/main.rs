@@ -3,8 +3,8 @@
 
 mod api_http;
 mod api_kubectl;
-mod world_downtime;
 mod vantiq_api;
+mod world_downtime;
 mod world_kubectl;
 mod world_nodes;
 mod world_procedures;
