@@ -537,6 +537,9 @@ pub struct Renewal<'a> {
     pub host: Option<&'a str>,
     /// The certificate in use now (the new one must expire later).
     pub current: Option<&'a Path>,
+    /// The customer's CA certificates (PEM) besides the system's trust store: the chain
+    /// must verify to one of these roots.
+    pub ca: Option<&'a [u8]>,
 }
 
 /// What `check_renewal` checked.
@@ -582,6 +585,18 @@ pub fn check_renewal(r: &Renewal) -> Result<RenewalReport, CertError> {
         && !leaf.covers(h)
     {
         problems.push(format!("it does not cover `{h}` (names: {})", leaf.info.sans.join(", ")));
+    }
+    // Every client must accept it: the chain verifies to a trusted root for the host.
+    let name = r
+        .host
+        .map(str::to_owned)
+        .or_else(|| leaf.info.sans.first().cloned())
+        .unwrap_or_default();
+    let presented: Vec<Vec<u8>> = certs.iter().map(|c| c.der.clone()).collect();
+    if let Err(e) = trust_roots(r.ca).and_then(|roots| verify_chain(roots, &presented, &name)) {
+        problems.push(format!(
+            "it does not chain to a trusted root ({e}): self-signed, or issued by a CA neither the system nor [vantiq] ca in vscript.toml trusts"
+        ));
     }
     let mut current_not_after = None;
     let mut gain_days = None;
@@ -756,12 +771,10 @@ pub async fn remote(target: &str, opts: &RemoteOpts) -> Result<RemoteReport, Cer
     for (i, der) in presented.iter().enumerate() {
         certs.push(Cert::from_der(der).map_err(|r| err(format!("certificate #{} is malformed: {r}", i + 1)))?);
     }
-    let (trusted, trust_error) = match &opts.ca {
-        None => (None, None),
-        Some(pem) => match verify_with_ca(pem, &presented, &server_name, prov) {
-            Ok(()) => (Some(true), None),
-            Err(e) => (Some(false), Some(e)),
-        },
+    // Judged against the system's trust store and the configured CA, as a browser would.
+    let (trusted, trust_error) = match verify_with_ca(opts.ca.as_deref().unwrap_or_default(), &presented, &server_name, prov) {
+        Ok(()) => (Some(true), None),
+        Err(e) => (Some(false), Some(e)),
     };
     Ok(RemoteReport {
         first: certs[0].info.clone(),
@@ -783,17 +796,46 @@ fn connect_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// The roots a certificate must chain to: the system's trust store, plus the customer's
+/// CA certificates (PEM) for private CAs.
+pub fn trust_roots(extra_ca_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let system = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(system.certs);
+    if let Some(pem) = extra_ca_pem {
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+            roots
+                .add(c.map_err(|e| format!("bad CA file: {e}"))?)
+                .map_err(|e| format!("bad CA certificate: {e}"))?;
+        }
+    }
+    Ok(roots)
+}
+
+/// Whether a chain (leaf first) verifies for `name` to one of `roots`, now.
+pub fn verify_chain(roots: rustls::RootCertStore, presented: &[Vec<u8>], name: &str) -> Result<(), String> {
+    let name = rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|_| format!("invalid server name `{name}`"))?;
+    verify_with_roots(roots, presented, &name, provider())
+}
+
 fn verify_with_ca(
     ca_pem: &[u8],
     presented: &[Vec<u8>],
     name: &rustls::pki_types::ServerName<'static>,
     prov: Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<(), String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut &ca_pem[..]) {
-        roots
-            .add(c.map_err(|e| format!("bad CA file: {e}"))?)
-            .map_err(|e| format!("bad CA certificate: {e}"))?;
+    verify_with_roots(trust_roots(Some(ca_pem))?, presented, name, prov)
+}
+
+fn verify_with_roots(
+    roots: rustls::RootCertStore,
+    presented: &[Vec<u8>],
+    name: &rustls::pki_types::ServerName<'static>,
+    prov: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<(), String> {
+    if roots.is_empty() {
+        return Err("no trusted root certificates (the system store is empty and no CA is configured)".into());
     }
     let v = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), prov)
         .build()
@@ -1021,13 +1063,45 @@ pub(crate) mod tests {
         let (good, good_key) = pki.leaf(&["vantiq.example.com"], 2025, 2080);
         let chain = pki.write("new.crt", &[&good, &pki.inter]);
         let key = pki.write("new.key", &[&good_key]);
+        let root = pki.root.as_bytes();
         let r = check_renewal(&Renewal {
             fullchain: &chain,
             private_key: Some(&key),
             host: Some("vantiq.example.com"),
             current: Some(&current),
+            ca: Some(root),
         })
         .unwrap();
+        // The same chain without the customer's CA: an unknown root.
+        let e = check_renewal(&Renewal {
+            fullchain: &chain,
+            private_key: Some(&key),
+            host: Some("vantiq.example.com"),
+            current: Some(&current),
+            ca: None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not chain to a trusted root"), "{e}");
+        // A self-signed certificate, even with the customer's CA configured.
+        let selfsigned = {
+            let k = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(vec!["vantiq.example.com".to_owned()]).unwrap();
+            p.not_after = date_time_ymd(2080, 1, 1);
+            (p.self_signed(&k).unwrap().pem(), k.serialize_pem())
+        };
+        let ss = pki.write("self.crt", &[&selfsigned.0]);
+        let ssk = pki.write("self.key", &[&selfsigned.1]);
+        let e = check_renewal(&Renewal {
+            fullchain: &ss,
+            private_key: Some(&ssk),
+            host: Some("vantiq.example.com"),
+            current: Some(&current),
+            ca: Some(root),
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not chain to a trusted root"), "{e}");
         assert_eq!(r.key_matches, Some(true));
         assert!(r.gain_days.unwrap() > 3000);
         assert_eq!(r.chain_length, 2);
@@ -1040,6 +1114,7 @@ pub(crate) mod tests {
             private_key: Some(&key),
             host: Some("vantiq.example.com"),
             current: Some(&current),
+            ca: Some(root),
         })
         .unwrap_err()
         .to_string();
@@ -1061,7 +1136,8 @@ pub(crate) mod tests {
             "{e}"
         );
         assert!(lines.iter().any(|l| l.contains("not later than the current certificate")), "{e}");
-        assert_eq!(lines.len(), 6, "{e}");
+        assert!(lines.iter().any(|l| l.contains("does not chain to a trusted root")), "{e}");
+        assert_eq!(lines.len(), 7, "{e}");
     }
 
     #[tokio::test]
@@ -1077,7 +1153,7 @@ pub(crate) mod tests {
         assert_eq!(r.first.subject, "CN=vantiq.example.com");
         assert_eq!(r.chain_length, 2);
         assert_eq!(r.first.sha256, parse_pem("x", leaf.as_bytes()).unwrap()[0].info.sha256);
-        assert_eq!(r.trusted, None);
+        assert_eq!(r.trusted, Some(false), "an unknown root: {:?}", r.trust_error);
         let opts = RemoteOpts {
             connect: Some(addr.to_string()),
             ca: Some(pki.root.clone().into_bytes()),

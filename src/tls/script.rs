@@ -58,6 +58,10 @@ fn remote_impl(ctx: &NativeCallContext, target: &str, opts: &Map) -> RhaiResultO
     };
     if let Some(ca) = opt_str(ctx, opts, "ca")? {
         o.ca = Some(c::read(&h.path(&ca)).map_err(|e| fail(ctx, shown(&h, e)))?);
+    } else if let Some(ca) = &h.vantiq().ca {
+        // The customer's CA ([vantiq] ca) besides the system's trust store, as their
+        // browsers trust it.
+        o.ca = std::fs::read(h.path(&ca.display().to_string())).ok();
     }
     // The Vantiq host goes where the configuration says (like curl --resolve).
     if o.connect.is_none()
@@ -177,11 +181,18 @@ pub mod cert {
         if let Some(k) = &key {
             protect_key(&h, k);
         }
+        // The customer's CA (for private CAs) besides the system's trust store.
+        let ca = h
+            .vantiq()
+            .ca
+            .as_ref()
+            .and_then(|p| std::fs::read(h.path(&p.display().to_string())).ok());
         let r = c::Renewal {
             fullchain: &fullchain,
             private_key: key.as_deref(),
             host: host_name.as_deref(),
             current: current.as_deref(),
+            ca: ca.as_deref(),
         };
         let report = c::check_renewal(&r).map_err(|e| fail(&ctx, shown(&h, e)))?;
         to_map(&ctx, report)
@@ -385,6 +396,8 @@ mod tests {
         h.out_mut().quiet = true;
         h.target_mut().tools_dir = Some(pki.dir.path().to_owned());
         h.reset_sandbox();
+        // The customer's CA: renewals must chain to it (or to the system's trust store).
+        h.opts_mut().vantiq.ca = Some(pki.write("root.pem", &[&pki.root]));
         let host = Arc::new(h);
         let mut engine = Engine::new();
         engine.set_default_tag(Dynamic::from(host.clone()));

@@ -19,4 +19,5 @@ mod sandbox;
 mod secrets;
 mod sim_world;
 mod toolsdirs;
+mod trust;
 mod vantiq;

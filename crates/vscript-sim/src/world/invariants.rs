@@ -255,6 +255,15 @@ fn check_tls_secret(w: &World, ns: &str, name: &str, obj: &Value) {
                 info.subject
             ),
         );
+    } else if !w.trust_roots().iter().any(|ca| pki::issued_by(&crt, ca)) {
+        w.invariants.report(
+            "untrusted-certificate-served",
+            &key,
+            format!(
+                "Secret {ns}/{name}: the chain of {} does not lead to a root its clients trust (self-signed, or signed by an unknown CA): every client fails with UnknownIssuer",
+                info.subject
+            ),
+        );
     }
 }
 

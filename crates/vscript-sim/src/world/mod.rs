@@ -86,6 +86,8 @@ pub struct World {
     pub invariants: invariants::Invariants,
     pub cancel: CancellationToken,
     root_subjects: Vec<String>,
+    /// The CA certificates (PEM) the installation's clients trust.
+    trust_roots: Mutex<Vec<String>>,
     /// Pod uid → the token that stops its lifecycle.
     pods: Mutex<HashMap<String, CancellationToken>>,
     /// The images each node has pulled (or is pulling).
@@ -125,6 +127,7 @@ impl World {
             invariants: invariants::Invariants::create(dir)?,
             cancel: CancellationToken::new(),
             root_subjects,
+            trust_roots: Mutex::new(Vec::new()),
             pods: Mutex::new(HashMap::new()),
             images: nodes::ImageCache::default(),
             pull_secs: Mutex::new(clock::real::PULL_NEW),
@@ -141,6 +144,15 @@ impl World {
 
     pub fn root_subjects(&self) -> Vec<String> {
         self.root_subjects.clone()
+    }
+
+    /// Sets the CA certificates (PEM) the installation's clients trust.
+    pub fn set_trust_roots(&self, roots: Vec<String>) {
+        *self.trust_roots.lock().unwrap() = roots;
+    }
+
+    pub fn trust_roots(&self) -> Vec<String> {
+        self.trust_roots.lock().unwrap().clone()
     }
 
     /// Marks images as present on every node (the installation's current images).

@@ -347,6 +347,7 @@ impl Sim {
             db,
             vec![root_subject],
         )?);
+        world.set_trust_roots(vec![ca.cert_pem.clone()]);
         invariants::install(&world);
         seed::apply(&store, &seed_opts, &secrets)?;
         world.prepull(seed::images(&seed_opts));
