@@ -11,8 +11,8 @@
 mod commands;
 mod console;
 mod eval;
-mod lock;
 pub mod helper;
+mod lock;
 pub mod pretty;
 #[cfg(test)]
 mod tests;
