@@ -89,7 +89,7 @@ fn dry_run_changes_neither_cluster_nor_tools_dir() {
         out.all()
     );
     assert!(
-        out.stderr.contains("+  tag: 1.31.0") || out.stderr.contains("1.31.0"),
+        out.stderr.contains("-    tag: 1.30.10") && out.stderr.contains("+    tag: 1.31.0"),
         "the diff of deploy.yaml is shown: {}",
         out.all()
     );
@@ -110,7 +110,8 @@ fn interrupt_stops_a_wait_and_exits_3() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Interrupted while it follows: once the first log line is through.
+    wait_for_line(&mut child, "  │");
     assert_eq!(signal_and_wait(&mut child, "-INT", Duration::from_secs(10)), Some(3));
 }
 
@@ -130,13 +131,32 @@ fn runaway_scripts_are_stopped_by_the_engine_limits() {
 #[test]
 fn interrupt_stops_a_busy_script_between_operations() {
     let d = tempfile::tempdir().unwrap();
-    let (_a, p) = script("let n = 0;\nwhile true { n += 1; if n % 1000 == 0 { sleep(0.01); } }\n");
+    let (_a, p) = script("info(\"busy\");\nlet n = 0;\nwhile true { n += 1; if n % 1000 == 0 { sleep(0.01); } }\n");
     let mut child = std::process::Command::new(crate::harness::bin())
         .args(["run", &p, "--tools", &d.path().display().to_string()])
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    wait_for_line(&mut child, "· busy");
     assert_eq!(signal_and_wait(&mut child, "-INT", Duration::from_secs(10)), Some(3));
+}
+
+/// Reads a child's stderr until a line contains `marker` (then keeps draining it).
+fn wait_for_line(child: &mut std::process::Child, marker: &str) {
+    use std::io::BufRead;
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        line.clear();
+        if err.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if line.contains(marker) {
+            std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+            return;
+        }
+    }
+    panic!("never saw `{marker}`");
 }

@@ -69,16 +69,23 @@ fn minor_upgrade_migrates_with_one_pod_and_restores_replicas() {
     c.assert_no_violation();
 }
 
+/// deploy.yaml and cluster.properties, byte for byte.
+fn config(c: &Cluster) -> (String, String) {
+    (c.read("targetCluster/deploy.yaml"), c.read("targetCluster/cluster.properties"))
+}
+
 #[test]
 fn minor_upgrade_then_rollback_restores_version_and_data() {
     let c = Cluster::start();
-    c.run("minor_upgrade", &[("tag", "1.31.0")]).ok();
+    let before = config(&c);
+    c.run("minor_upgrade", &[("tag", "1.31.0"), ("release", "3.11.0")]).ok();
     assert_eq!(c.schema(), "1.31");
+    assert_ne!(config(&c), before);
     let out = c.run("minor_upgrade_rollback", &[]);
     out.ok();
     assert!(c.image("vantiq").ends_with(":1.30.10"), "{}", c.image("vantiq"));
     assert_eq!(c.schema(), "1.30", "MongoDB restored from the backup");
-    assert!(c.read("targetCluster/deploy.yaml").contains("tag: 1.30.10"));
+    assert_eq!(config(&c), before, "deploy.yaml and cluster.properties are as before the upgrade");
     assert_eq!(c.component_replicas(), (Some(3), Some(1), Some(2)));
     let jobs = c.store().list(vscript_sim::store::res("Job"), Some(&c.ns()), None, None).0;
     let names: Vec<&str> = jobs.iter().map(|j| j["metadata"]["name"].as_str().unwrap()).collect();
@@ -120,6 +127,7 @@ fn minor_upgrade_skips_absent_optional_components() {
 #[test]
 fn minor_upgrade_stops_when_the_backup_fails() {
     let c = Cluster::start();
+    let before = config(&c);
     write_faults(&c, r#"{"jobs": {"mongobackup": "fail"}}"#);
     let out = c.run("minor_upgrade", &[("tag", "1.31.0")]);
     assert_eq!(out.code, 1, "{}", out.all());
@@ -151,7 +159,7 @@ fn minor_upgrade_stops_when_the_backup_fails() {
         "no restore ran"
     );
     assert_eq!(c.component_replicas(), (Some(3), Some(1), Some(2)));
-    assert!(c.read("targetCluster/deploy.yaml").contains("tag: 1.30.10"));
+    assert_eq!(config(&c), before, "deploy.yaml and cluster.properties are as before the upgrade");
     c.assert_no_violation();
 }
 
@@ -223,7 +231,8 @@ fn a_minor_upgrade_that_skips_scaling_to_one_is_caught_by_the_simulator() {
 #[test]
 fn patch_upgrade_rolls_vantiq_and_rollback_returns() {
     let c = Cluster::start();
-    let out = c.run("patch_upgrade", &[("tag", "1.30.11")]);
+    let before = config(&c);
+    let out = c.run("patch_upgrade", &[("tag", "1.30.11"), ("release", "3.10.1")]);
     out.ok();
     assert!(c.image("vantiq").ends_with(":1.30.11"));
     assert_eq!(c.schema(), "1.30");
@@ -235,7 +244,7 @@ fn patch_upgrade_rolls_vantiq_and_rollback_returns() {
     assert!(refused.stderr.contains("use minor_upgrade"), "{}", refused.all());
     c.run("patch_upgrade_rollback", &[]).ok();
     assert!(c.image("vantiq").ends_with(":1.30.10"));
-    assert!(c.read("targetCluster/deploy.yaml").contains("tag: 1.30.10"));
+    assert_eq!(config(&c), before, "deploy.yaml and cluster.properties are as before the upgrade");
     c.assert_no_violation();
 }
 
