@@ -129,3 +129,23 @@ fn force_unlock_of_a_fresh_lock_asks_for_the_namespace_at_a_terminal() {
         "taken over, then released"
     );
 }
+
+/// `--resume` of a run whose process is still alive is refused: the lock's liveness check
+/// (a resumed run takes over only a dead run's lock) keeps two writers apart.
+#[test]
+fn resuming_a_run_that_is_still_alive_is_refused() {
+    let c = Cluster::start();
+    let (_d, s) = script("step(\"1. hold\", || {\n    k8s::replicas(\"vantiq\");\n    sleep(6);\n});\n");
+    let (mut child, seen) = spawn_until_env(&c, &[&s], &[], "▶ 1. hold");
+    let id = run_id(&seen);
+    let out = c.run_with(&s, &[], &["--yes", "--resume", &id]);
+    assert_eq!(out.code, 4, "{}", out.all());
+    assert!(out.stderr.contains("another maintenance run holds the lock"), "{}", out.all());
+    assert!(out.stderr.contains(&format!("pid {}", child.id())), "names the live holder: {}", out.all());
+    let lease = c.get("Lease", &c.ns(), "vscript-maintenance").expect("the live run keeps its lock");
+    assert!(
+        lease["spec"]["holderIdentity"].as_str().unwrap_or("").contains(&format!("pid {}", child.id())),
+        "{lease}"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
