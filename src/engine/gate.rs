@@ -291,8 +291,10 @@ fn pause_for_tests(h: &Host) {
     if done == n {
         use std::io::Write;
         let _ = writeln!(std::io::stderr(), "vscript-test: paused after change {n}");
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(60));
+        // Until killed — or interrupted (SIGTERM, SIGHUP): then the run goes on and its
+        // next call sees the interrupt.
+        while !h.cancel().is_tripped() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 }
