@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{Cluster, bin, cluster_objects, project_dir, tree, vscript};
 
 fn post_faults(c: &Cluster, body: &str) {
-    let url = format!("{}/__sim/faults", c.sim().info.api);
+    let url = format!("{}/__sim/faults", c.sim().info.admin);
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let status =

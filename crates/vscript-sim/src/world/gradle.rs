@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
@@ -134,24 +134,8 @@ struct Ctx {
     ns: String,
     faults: WorldFaults,
     agent: ureq::Agent,
-}
-
-/// The API server of a kubeconfig (its current context's cluster).
-fn kubeconfig_server(path: &Path) -> Result<String> {
-    let kc = read_yaml(path)?;
-    let current = kc["current-context"].as_str().unwrap_or("");
-    let ctx = kc["contexts"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["name"] == current))
-        .map(|c| &c["context"]["cluster"]);
-    let clusters = kc["clusters"].as_array().context("kubeconfig has no clusters")?;
-    let cl = match ctx.and_then(Value::as_str) {
-        Some(n) => clusters.iter().find(|c| c["name"] == n),
-        None => clusters.first(),
-    };
-    cl.and_then(|c| c["cluster"]["server"].as_str())
-        .map(str::to_owned)
-        .context("kubeconfig has no server")
+    /// The kubeconfig user's bearer token header, if any.
+    authorization: Option<String>,
 }
 
 impl Ctx {
@@ -169,22 +153,19 @@ impl Ctx {
             .get("vantiq.installation")
             .cloned()
             .context("cluster.properties has no vantiq.installation")?;
-        let api = kubeconfig_server(&target.join("kubeconfig"))?;
+        let access = crate::kubeconfig::access(&target.join("kubeconfig"))?;
+        let api = access.server;
         let info: Option<SimInfo> = std::fs::read_to_string(tools.join(".vscript/sim.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         let faults = info.map(|i| WorldFaults::load(Path::new(&i.dir))).unwrap_or_default();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
         Ok(Ctx {
             target,
             api,
             ns,
             faults,
-            agent,
+            agent: access.agent,
+            authorization: access.authorization,
         })
     }
 
@@ -210,11 +191,18 @@ impl Ctx {
         name.map_or(base.clone(), |n| format!("{base}/{n}"))
     }
 
+    fn authorized<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(a) => r.header("Authorization", a),
+            None => r,
+        }
+    }
+
     fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value)> {
         let resp = match (method, body) {
-            ("GET", _) => self.agent.get(url).call(),
-            ("POST", Some(b)) => self.agent.post(url).send_json(b),
-            ("PUT", Some(b)) => self.agent.put(url).send_json(b),
+            ("GET", _) => self.authorized(self.agent.get(url)).call(),
+            ("POST", Some(b)) => self.authorized(self.agent.post(url)).send_json(b),
+            ("PUT", Some(b)) => self.authorized(self.agent.put(url)).send_json(b),
             _ => bail!("unsupported request {method}"),
         };
         let mut resp = resp.map_err(|e| anyhow!("Kubernetes cluster unreachable: {e}"))?;

@@ -1,6 +1,7 @@
 //! The simulator's integration tests: one test binary (one link, one process start per
 //! `cargo test`), a module per surface.
 
+mod api_auth;
 mod api_http;
 mod api_kubectl;
 mod world_kubectl;
