@@ -276,8 +276,16 @@ impl ClusterPki {
         let key = KeyPair::generate()?;
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        for g in groups {
-            dn.push(DnType::OrganizationName, *g);
+        // rcgen keeps one value per attribute type: the second O goes in under its OID
+        // spelled as a custom type (the same attribute on the wire).
+        match groups {
+            [] => {}
+            [a] => dn.push(DnType::OrganizationName, *a),
+            [a, b] => {
+                dn.push(DnType::OrganizationName, *a);
+                dn.push(DnType::CustomDnType(vec![2, 5, 4, 10]), *b);
+            }
+            _ => anyhow::bail!("a simulated client certificate carries at most two groups"),
         }
         dn.push(DnType::CommonName, user);
         p.distinguished_name = dn;
