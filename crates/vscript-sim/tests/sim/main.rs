@@ -4,6 +4,7 @@
 mod api_auth;
 mod api_http;
 mod api_kubectl;
+mod api_python;
 mod world_kubectl;
 mod world_renewals;
 mod world_support;
