@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod auth;
 mod cli;
 mod customize;
 mod docs;
