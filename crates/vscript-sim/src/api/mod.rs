@@ -450,16 +450,16 @@ fn unauthorized() -> Response {
 }
 
 /// Authenticates and authorizes a request: the user, or the 401/403 to send.
-fn admit(ctx: &Ctx, req: &Request, path: &str, query: &Query) -> Result<Option<Arc<auth::UserInfo>>, Response> {
+fn admit(ctx: &Ctx, req: &Request, path: &str, query: &Query) -> Result<Option<Arc<auth::UserInfo>>, Box<Response>> {
     let Some(authn) = &ctx.opts.auth else { return Ok(None) };
     let peer = req.extensions().get::<Arc<auth::PeerIdentity>>();
     let user = authn
         .authenticate(req.headers(), peer.map(AsRef::as_ref), path, &ctx.store)
-        .map_err(|_| unauthorized())?;
+        .map_err(|_| Box::new(unauthorized()))?;
     if !user.in_group(auth::MASTERS) {
         let attrs = rbac::Attributes::of_request(req.method().as_str(), path, query);
         if let Err(e) = rbac::check(&ctx.store, &user, &attrs) {
-            return Err(error_response(&e));
+            return Err(Box::new(error_response(&e)));
         }
     }
     Ok(Some(user))
@@ -485,7 +485,7 @@ async fn observe(State(ctx): State<Ctx>, mut req: Request, next: Next) -> Respon
         format!("{path}?{query_str}")
     };
     let (resp, user) = match admit(&ctx, &req, &path, &query) {
-        Err(refused) => (refused, None),
+        Err(refused) => (*refused, None),
         Ok(user) => {
             if let Some(u) = &user {
                 req.extensions_mut().insert(RequestUser(u.clone()));

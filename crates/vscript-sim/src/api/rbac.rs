@@ -67,12 +67,10 @@ impl Attributes {
             }
             .to_owned();
         }
-        if cur[0] == "namespaces" {
-            if cur.len() > 1 {
-                a.namespace = cur[1].to_owned();
-                if cur.len() > 2 && !matches!(cur[2], "status" | "finalize") {
-                    cur = &cur[2..];
-                }
+        if cur[0] == "namespaces" && cur.len() > 1 {
+            a.namespace = cur[1].to_owned();
+            if cur.len() > 2 && !matches!(cur[2], "status" | "finalize") {
+                cur = &cur[2..];
             }
         }
         if cur.len() >= 3 && a.verb != "proxy" {
