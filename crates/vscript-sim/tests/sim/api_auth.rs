@@ -384,3 +384,64 @@ fn objects_created_through_the_api_carry_the_servers_initial_status() {
         "a client's status is dropped"
     );
 }
+
+#[test]
+fn a_server_side_apply_that_creates_needs_create_and_dry_run_is_authorized_alike() {
+    let t = T::start(Default::default(), 200.0);
+    let ns = t.ns();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("role.yaml");
+    std::fs::write(
+        &f,
+        robot_role(
+            &ns,
+            "- apiGroups: [\"\"]\n  resources: [\"configmaps\"]\n  verbs: [\"get\", \"patch\"]\n",
+        ),
+    )
+    .unwrap();
+    t.k(&["apply", "--validate=false", "-f", &f.display().to_string()]);
+    let token = t.sim().mint_service_account_token(&ns, "robot").unwrap();
+    let robot = kubeconfig_file(&t, tmp.path(), "robot", &KubeconfigUser::Token(&token));
+    let cm = tmp.path().join("cm.yaml");
+    std::fs::write(
+        &cm,
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  namespace: {ns}\ndata:\n  a: \"1\"\n"),
+    )
+    .unwrap();
+    let apply = |extra: &[&str]| {
+        let mut a = vec!["apply", "--server-side", "--validate=false", "-f"];
+        let p = cm.display().to_string();
+        a.push(&p);
+        a.extend_from_slice(extra);
+        let out = kubectl(&robot, cache.path(), &a);
+        (out.status.success(), text(&out))
+    };
+    for extra in [&[][..], &["--dry-run=server"][..]] {
+        let (ok, out) = apply(extra);
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains(&format!(
+                "User \"system:serviceaccount:{ns}:robot\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"{ns}\""
+            )),
+            "{out}"
+        );
+    }
+    assert!(t.get("ConfigMap", &ns, "applied").is_none());
+    // Once it exists, the same apply is a patch, which the Role grants.
+    std::fs::write(
+        tmp.path().join("cm0.yaml"),
+        std::fs::read_to_string(&cm).unwrap().replace("\"1\"", "\"0\""),
+    )
+    .unwrap();
+    t.k(&[
+        "apply",
+        "--server-side",
+        "--validate=false",
+        "-f",
+        &tmp.path().join("cm0.yaml").display().to_string(),
+    ]);
+    let (ok, out) = apply(&[]);
+    assert!(ok, "{out}");
+    assert_eq!(t.get("ConfigMap", &ns, "applied").unwrap()["data"]["a"], "1");
+}
