@@ -35,6 +35,14 @@ pub enum K8sError {
 
 fn api_err(op: impl Into<String>, e: kube::Error) -> K8sError {
     let reason = match &e {
+        // The server's own words name the user, the verb and the resource refused.
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "{} (Forbidden: the user's Roles do not grant this verb on this resource)",
+            s.message
+        ),
+        kube::Error::Api(s) if s.code == 401 => "the cluster did not accept the credentials (401 Unauthorized): the kubeconfig \
+             user's token, client certificate or credential plugin, or the service account token, is missing, expired or wrong"
+            .to_owned(),
         kube::Error::Api(s) => format!("{} ({})", s.message, s.reason),
         kube::Error::HyperError(h) => format!("cannot reach the cluster: {h}"),
         other => {
@@ -149,7 +157,7 @@ impl K8sClient {
             }
             None => match kube::Config::from_kubeconfig(&opts).await {
                 Ok(cfg) => (cfg, target.context.clone().unwrap_or_else(|| "(current)".into())),
-                Err(kerr) => match kube::Config::incluster() {
+                Err(kerr) => match incluster_config() {
                     Ok(cfg) => (cfg, "(in-cluster)".into()),
                     // Inside a pod, the in-cluster error is the one that explains the failure.
                     Err(ierr) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
@@ -546,6 +554,55 @@ fn not_found_or(e: kube::Error, kind: &Kind, ns: &str, name: &str, op: String) -
         },
         _ => api_err(op, e),
     }
+}
+
+/// Where a pod's service account credentials are mounted.
+const SERVICEACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The in-cluster configuration, as `kube::Config::incluster` builds it: the API server
+/// from `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT`, the CA (`ca.crt`), token
+/// (`token`, re-read by kube-rs as it rotates) and namespace of the service account
+/// directory, which `VSCRIPT_SERVICEACCOUNT_DIR` may move (tests, sidecar-mounted tokens).
+fn incluster_config() -> Result<kube::Config, String> {
+    let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
+    let host = var("KUBERNETES_SERVICE_HOST")?;
+    let port: u16 = var("KUBERNETES_SERVICE_PORT")?
+        .parse()
+        .map_err(|e| format!("KUBERNETES_SERVICE_PORT: {e}"))?;
+    let dir = std::env::var_os("VSCRIPT_SERVICEACCOUNT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| SERVICEACCOUNT_DIR.into());
+    let host = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => host,
+    };
+    let ca_file = dir.join("ca.crt");
+    let token_file = dir.join("token");
+    let pem = std::fs::read(&ca_file).map_err(|e| format!("cannot read {}: {e}", ca_file.display()))?;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let roots: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    if roots.is_empty() {
+        return Err(format!("{} holds no certificate", ca_file.display()));
+    }
+    if !token_file.is_file() {
+        return Err(format!("no service account token at {}", token_file.display()));
+    }
+    let mut cfg = kube::Config::new(
+        format!("https://{host}:{port}")
+            .parse()
+            .map_err(|e| format!("KUBERNETES_SERVICE_HOST/PORT: {e}"))?,
+    );
+    cfg.root_cert = Some(roots);
+    cfg.root_cert_file = Some(ca_file);
+    cfg.auth_info.token_file = Some(token_file.display().to_string());
+    if let Ok(ns) = std::fs::read_to_string(dir.join("namespace")) {
+        cfg.default_namespace = ns.trim().to_owned();
+    }
+    Ok(cfg)
 }
 
 fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, K8sError> {

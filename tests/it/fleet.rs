@@ -5,9 +5,8 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use vscript_sim::SeedOptions;
@@ -26,7 +25,7 @@ fn seed(cluster: &str, ns: &str) -> SeedOptions {
 
 /// Replaces the simulator's API faults (`POST /__sim/faults`).
 fn inject_api_faults(c: &Cluster, body: &str) {
-    let addr = c.sim().info.api.trim_start_matches("http://").to_owned();
+    let addr = c.sim().info.admin.trim_start_matches("http://").to_owned();
     let mut s = TcpStream::connect(&addr).unwrap();
     write!(
         s,
@@ -309,72 +308,43 @@ fn deploy_manifests_apply_with_kubectl() {
 /// `(verb, resource[/subresource], namespace)`: one Kubernetes API request, as RBAC sees it.
 type Access = (String, String, String);
 
-/// A loopback HTTP proxy in front of a simulator that records every request line.
+/// The requests vscript made, read from the simulator's API audit log (one JSON line per
+/// request; the API is HTTPS, so a proxy could not read them). The gradlew shim's own
+/// requests (user agent `ureq`) are not vscript's and are left out.
 struct Recorder {
-    port: u16,
-    seen: Arc<Mutex<Vec<(String, String)>>>,
+    audit: std::path::PathBuf,
 }
 
 impl Recorder {
-    fn start(upstream: &str) -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let up = upstream.trim_start_matches("http://").to_owned();
-        let s2 = seen.clone();
-        let request_line = regex::Regex::new(r"(GET|HEAD|POST|PUT|PATCH|DELETE) (/\S*) HTTP/1\.[01]$").unwrap();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let Ok(server) = TcpStream::connect(&up) else { continue };
-                let (mut c_in, mut s_out) = (conn.try_clone().unwrap(), server.try_clone().unwrap());
-                let (mut s_in, mut c_out) = (server, conn);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s_in, &mut c_out);
-                    let _ = c_out.shutdown(std::net::Shutdown::Both);
-                });
-                let (seen, re) = (s2.clone(), request_line.clone());
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16384];
-                    let mut pending: Vec<u8> = Vec::new();
-                    loop {
-                        let n = match c_in.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        pending.extend_from_slice(&buf[..n]);
-                        // A request line ends a line; a keep-alive request after a body has no line break before it.
-                        while let Some(i) = pending.windows(2).position(|w| w == b"\r\n") {
-                            let line = String::from_utf8_lossy(&pending[..i]).into_owned();
-                            pending.drain(..i + 2);
-                            if let Some(m) = re.captures(&line) {
-                                seen.lock().unwrap().push((m[1].to_owned(), m[2].to_owned()));
-                            }
-                        }
-                        if s_out.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = s_out.shutdown(std::net::Shutdown::Write);
-                });
-            }
-        });
-        Recorder { port, seen }
+    /// A cluster whose API server writes its audit log to `audit`.
+    fn cluster(seed: SeedOptions, audit: &Path) -> Cluster {
+        let audit = audit.to_owned();
+        Cluster::with_options(seed, None, move |o| o.audit_log = Some(audit))
     }
 
-    /// A kubeconfig for the proxy, with the simulator's credentials.
-    fn kubeconfig(&self, c: &Cluster, dir: &Path) -> String {
-        let kc = std::fs::read_to_string(&c.sim().info.kubeconfig).unwrap();
-        let kc = kc.replace(&c.sim().info.api, &format!("http://127.0.0.1:{}", self.port));
-        let p = dir.join("kubeconfig");
-        std::fs::write(&p, kc).unwrap();
-        p.display().to_string()
+    /// `(method, path?query)` of every request so far.
+    fn seen(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(&self.audit).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| !l["user_agent"].as_str().unwrap_or("").starts_with("ureq"))
+            .map(|l| {
+                let (path, query) = (l["path"].as_str().unwrap(), l["query"].as_str().unwrap());
+                let target = if query.is_empty() {
+                    path.to_owned()
+                } else {
+                    format!("{path}?{query}")
+                };
+                (l["method"].as_str().unwrap().to_owned(), target)
+            })
+            .collect()
     }
 
     /// What RBAC would check for every recorded request (discovery excluded: every
     /// authenticated user may read it through the `system:discovery` ClusterRole).
     fn accesses(&self) -> BTreeSet<Access> {
         let mut out = BTreeSet::new();
-        for (method, target) in self.seen.lock().unwrap().iter() {
+        for (method, target) in self.seen().iter() {
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
             let rest = match segs.as_slice() {
@@ -453,12 +423,15 @@ fn shipped_procedures_use_no_verb_outside_the_role() {
         4,
         "a Role in the Vantiq namespace, one in shared, ClusterRoles for StorageClasses and the namespace"
     );
-    let c = Cluster::with(seed("acme-prod", "vantiq"), None);
-    let rec = Recorder::start(&c.sim().info.api);
     let tmp = tempfile::tempdir().unwrap();
-    let kc = rec.kubeconfig(&c, tmp.path());
+    let rec = Recorder {
+        audit: tmp.path().join("audit.jsonl"),
+    };
+    let c = Recorder::cluster(seed("acme-prod", "vantiq"), &rec.audit);
+    // Only vscript's requests count: none before the first run.
+    std::fs::write(&rec.audit, "").unwrap();
     let run = |script: &str, sets: &[(&str, &str)]| {
-        c.run_with(script, sets, &["--yes", "--kubeconfig", kc.as_str()]).ok();
+        c.run_with(script, sets, &["--yes"]).ok();
     };
     let (pem, key, chain, pkey) = (
         c.incoming("public.pem"),

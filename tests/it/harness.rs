@@ -78,6 +78,11 @@ impl Cluster {
 
     /// An installation with chosen seed options, or seeded from a tools dir copy.
     pub fn with(seed: SeedOptions, tools: Option<&Path>) -> Cluster {
+        Self::with_options(seed, tools, |_| {})
+    }
+
+    /// As [`Cluster::with`], with a last word on the simulator's options.
+    pub fn with_options(seed: SeedOptions, tools: Option<&Path>, adjust: impl FnOnce(&mut SimOptions)) -> Cluster {
         let dir = tempfile::Builder::new().prefix("vscript-it-").tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -88,6 +93,7 @@ impl Cluster {
         opts.speed = SPEED;
         opts.seed = seed;
         opts.tools = tools.map(Path::to_owned);
+        adjust(&mut opts);
         let sim = rt.block_on(Sim::start(opts)).expect("start the simulator");
         Cluster { rt, sim: Some(sim), dir }
     }
@@ -247,7 +253,7 @@ pub fn signal_and_wait(child: &mut std::process::Child, signal: &str, limit: Dur
 }
 
 pub fn post_faults(c: &Cluster, body: &str) {
-    let url = format!("{}/__sim/faults", c.sim().info.api);
+    let url = format!("{}/__sim/faults", c.sim().info.admin);
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let status =

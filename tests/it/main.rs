@@ -3,6 +3,7 @@
 mod harness;
 
 mod architecture;
+mod auth;
 mod cli;
 mod crash;
 mod customize;

@@ -6,6 +6,7 @@
 //! `store` is the shared contract: `api` serves it, `world` brings it to life.
 
 pub mod api;
+pub mod kubeconfig;
 pub mod store;
 pub mod world;
 

@@ -20,15 +20,55 @@ pub fn version(minor: &str) -> Value {
     })
 }
 
-/// Groups in discovery order: the order of first appearance in `RESOURCES`.
+/// A resource that is not stored: a review the server answers to a `create` and forgets.
+pub(crate) struct Virtual {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    pub singular: &'static str,
+}
+
+/// The self reviews (`kubectl auth whoami`, `kubectl auth can-i [--list]`).
+pub(crate) static VIRTUAL: &[Virtual] = &[
+    Virtual {
+        group: "authentication.k8s.io",
+        version: "v1",
+        kind: "SelfSubjectReview",
+        plural: "selfsubjectreviews",
+        singular: "selfsubjectreview",
+    },
+    Virtual {
+        group: "authorization.k8s.io",
+        version: "v1",
+        kind: "SelfSubjectAccessReview",
+        plural: "selfsubjectaccessreviews",
+        singular: "selfsubjectaccessreview",
+    },
+    Virtual {
+        group: "authorization.k8s.io",
+        version: "v1",
+        kind: "SelfSubjectRulesReview",
+        plural: "selfsubjectrulesreviews",
+        singular: "selfsubjectrulesreview",
+    },
+];
+
+/// Groups in discovery order: the order of first appearance in `RESOURCES`, then the
+/// review groups.
 fn groups() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for r in RESOURCES {
-        if !r.group.is_empty() && !out.contains(&r.group) {
-            out.push(r.group);
+    for g in RESOURCES.iter().map(|r| r.group).chain(VIRTUAL.iter().map(|v| v.group)) {
+        if !g.is_empty() && !out.contains(&g) {
+            out.push(g);
         }
     }
     out
+}
+
+fn virtual_of(group: &str, version: &str) -> impl Iterator<Item = &'static Virtual> {
+    let (group, version) = (group.to_owned(), version.to_owned());
+    VIRTUAL.iter().filter(move |v| v.group == group && v.version == version)
 }
 
 fn resources_of(group: &str, version: &str) -> impl Iterator<Item = &'static Resource> {
@@ -91,14 +131,28 @@ fn aggregated_resource(r: &Resource) -> Value {
 
 fn aggregated_group(group: &str) -> Value {
     let mut versions: Vec<&str> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group) {
-        if !versions.contains(&r.version) {
-            versions.push(r.version);
+    let all = RESOURCES
+        .iter()
+        .filter(|r| r.group == group)
+        .map(|r| r.version)
+        .chain(VIRTUAL.iter().filter(|v| v.group == group).map(|v| v.version));
+    for v in all {
+        if !versions.contains(&v) {
+            versions.push(v);
         }
     }
     let versions: Vec<Value> = versions
         .iter()
-        .map(|v| json!({"version": v, "freshness": "Current", "resources": resources_of(group, v).map(aggregated_resource).collect::<Vec<_>>()}))
+        .map(|v| {
+            let resources: Vec<Value> = resources_of(group, v)
+                .map(aggregated_resource)
+                .chain(virtual_of(group, v).map(|x| {
+                    json!({"resource": x.plural, "responseKind": {"group": x.group, "version": x.version, "kind": x.kind},
+                           "scope": "Cluster", "singularResource": x.singular, "verbs": ["create"]})
+                }))
+                .collect();
+            json!({"version": v, "freshness": "Current", "resources": resources})
+        })
         .collect();
     json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": versions})
 }
@@ -120,7 +174,12 @@ pub fn api_versions(host: &str) -> Value {
 }
 
 fn api_group(group: &str) -> Value {
-    let version = RESOURCES.iter().find(|r| r.group == group).map_or("v1", |r| r.version);
+    let version = RESOURCES
+        .iter()
+        .find(|r| r.group == group)
+        .map(|r| r.version)
+        .or_else(|| VIRTUAL.iter().find(|v| v.group == group).map(|v| v.version))
+        .unwrap_or("v1");
     let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
     json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
 }
@@ -168,6 +227,9 @@ pub fn resource_list(group: &str, version: &str) -> Value {
             out.push(sv);
         }
     }
+    for x in virtual_of(group, version) {
+        out.push(json!({"name": x.plural, "singularName": x.singular, "namespaced": false, "kind": x.kind, "verbs": ["create"]}));
+    }
     let gv = if group.is_empty() {
         version.to_owned()
     } else {
@@ -192,7 +254,15 @@ mod tests {
                 .map(|g| g["versions"][0]["resources"].as_array().unwrap().len())
                 .sum()
         };
-        assert_eq!(count(&core) + count(&apis), RESOURCES.len());
+        assert_eq!(count(&core) + count(&apis), RESOURCES.len() + VIRTUAL.len());
+        let authz = apis["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "authorization.k8s.io")
+            .unwrap();
+        assert_eq!(authz["versions"][0]["resources"][0]["resource"], "selfsubjectaccessreviews");
+        assert_eq!(authz["versions"][0]["resources"][0]["verbs"], json!(["create"]));
         let apps = &apis["items"][0];
         assert_eq!(apps["metadata"]["name"], "apps");
         let sts = &apps["versions"][0]["resources"][0];

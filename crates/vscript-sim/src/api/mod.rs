@@ -4,12 +4,14 @@
 //! the object semantics live in the sibling modules.
 
 mod admission;
+pub mod auth;
 mod discovery;
 mod faults;
 mod logs;
 mod objects;
 mod patch;
 mod protobuf;
+pub mod rbac;
 mod table;
 mod watch;
 
@@ -49,6 +51,9 @@ pub struct ApiOptions {
     pub faults: Arc<Faults>,
     /// Request counters (benchmarks read them).
     pub stats: Arc<Stats>,
+    /// Authentication and RBAC authorization; `None` serves every request unchecked (as
+    /// `--authorization-mode=AlwaysAllow` with no authenticator: for wire-level tests).
+    pub auth: Option<Arc<auth::Authenticator>>,
 }
 
 impl Default for ApiOptions {
@@ -58,6 +63,7 @@ impl Default for ApiOptions {
             audit_log: None,
             faults: Arc::new(Faults::default()),
             stats: Arc::new(Stats::default()),
+            auth: None,
         }
     }
 }
@@ -102,6 +108,7 @@ pub fn router(store: Arc<Store>, opts: ApiOptions) -> Router {
         .route("/api/{*rest}", any(handle))
         .route("/apis", any(handle))
         .route("/apis/{*rest}", any(handle))
+        .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), observe))
         .with_state(ctx)
 }
@@ -121,9 +128,32 @@ impl std::fmt::Display for InjectedReset {
 
 impl std::error::Error for InjectedReset {}
 
-/// Serves `app` on `listener` until `shutdown` is cancelled: HTTP/1.1 with keep-alive,
-/// streaming responses flushed per chunk. Open connections get one second to finish.
+/// Serves `app` on `listener` over plain HTTP until `shutdown` is cancelled: HTTP/1.1
+/// with keep-alive, streaming responses flushed per chunk. Open connections get one
+/// second to finish. (The simulator serves the API with [`serve_tls`]; plain HTTP is for
+/// its loopback admin routes and wire-level tests.)
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    accept_loop(listener, app, None, shutdown).await
+}
+
+/// Serves `app` on `listener` over TLS with `tls` (see [`auth::ClusterPki::server_config`]):
+/// one handshake per connection, then HTTP/1.1 keep-alive as [`serve`]. A verified client
+/// certificate's identity is read once per connection and handed to every request on it.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    accept_loop(listener, app, Some(tokio_rustls::TlsAcceptor::from(tls)), shutdown).await
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -139,7 +169,28 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: Can
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                conns.spawn(serve_connection(stream, app.clone(), shutdown.clone()));
+                let (app, shutdown) = (app.clone(), shutdown.clone());
+                match &tls {
+                    None => {
+                        conns.spawn(serve_connection(stream, app, auth::PeerIdentity(None), shutdown));
+                    }
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        conns.spawn(async move {
+                            // A client that never finishes its handshake is dropped.
+                            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
+                                return;
+                            };
+                            let peer = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map_or(auth::PeerIdentity(None), |c| auth::PeerIdentity::from_cert(c));
+                            serve_connection(tls, app, peer, shutdown).await;
+                        });
+                    }
+                }
             }
         }
     }
@@ -148,11 +199,17 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: Can
     Ok(())
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, app: Router, shutdown: CancellationToken) {
+async fn serve_connection<I>(io: I, app: Router, peer: auth::PeerIdentity, shutdown: CancellationToken)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = Arc::new(peer);
     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(peer.clone());
         async move {
-            let resp = match app.oneshot(req.map(Body::new)).await {
+            let resp = match app.oneshot(req).await {
                 Ok(r) => r,
                 Err(e) => match e {},
             };
@@ -165,7 +222,7 @@ async fn serve_connection(stream: tokio::net::TcpStream, app: Router, shutdown: 
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+        .serve_connection(hyper_util::rt::TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -195,6 +252,8 @@ pub(crate) enum Route {
     /// `/api/v1`, `/apis/apps/v1`
     GroupVersion(String, String),
     Object(Target),
+    /// `POST` to a review resource (`selfsubjectaccessreviews`, ...): `(group, plural)`.
+    Review(&'static str, &'static str),
     Unknown,
 }
 
@@ -220,6 +279,13 @@ pub(crate) fn parse_route(path: &str) -> Route {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Route::Unknown,
     };
+    if let [plural] = rest
+        && let Some(v) = discovery::VIRTUAL
+            .iter()
+            .find(|v| v.group == group && v.version == version && v.plural == *plural)
+    {
+        return Route::Review(v.group, v.plural);
+    }
     if !group_version_known(group, version) {
         return Route::Unknown;
     }
@@ -261,6 +327,7 @@ pub(crate) fn parse_route(path: &str) -> Route {
 
 fn group_version_known(group: &str, version: &str) -> bool {
     crate::store::RESOURCES.iter().any(|r| r.group == group && r.version == version)
+        || discovery::VIRTUAL.iter().any(|v| v.group == group && v.version == version)
 }
 
 /// Decoded query parameters (last value wins).
@@ -316,6 +383,8 @@ fn percent_decode(s: &str) -> String {
 /// One request, read fully (bodies are small).
 pub(crate) struct Req {
     pub method: Method,
+    /// The authenticated user (absent when the server runs without auth).
+    pub user: Option<Arc<auth::UserInfo>>,
     pub query: Query,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -367,7 +436,36 @@ pub(crate) fn verb_of(method: &Method, route: &Route, query: &Query) -> &'static
 
 // ---- middleware: counting, faults, audit ------------------------------------------------
 
-async fn observe(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+/// The authenticated user of a request (absent when the server runs without auth).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestUser(pub Arc<auth::UserInfo>);
+
+/// `401 Unauthorized`, the body kube-apiserver sends (`apierrors.NewUnauthorized`).
+fn unauthorized() -> Response {
+    json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
+    )
+}
+
+/// Authenticates and authorizes a request: the user, or the 401/403 to send.
+fn admit(ctx: &Ctx, req: &Request, path: &str, query: &Query) -> Result<Option<Arc<auth::UserInfo>>, Box<Response>> {
+    let Some(authn) = &ctx.opts.auth else { return Ok(None) };
+    let peer = req.extensions().get::<Arc<auth::PeerIdentity>>();
+    let user = authn
+        .authenticate(req.headers(), peer.map(AsRef::as_ref), path, &ctx.store)
+        .map_err(|_| Box::new(unauthorized()))?;
+    if !user.in_group(auth::MASTERS) {
+        let attrs = rbac::Attributes::of_request(req.method().as_str(), path, query);
+        if let Err(e) = rbac::check(&ctx.store, &user, &attrs) {
+            return Err(Box::new(error_response(&e)));
+        }
+    }
+    Ok(Some(user))
+}
+
+async fn observe(State(ctx): State<Ctx>, mut req: Request, next: Next) -> Response {
     ctx.opts.stats.0.fetch_add(1, Ordering::Relaxed);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -386,9 +484,18 @@ async fn observe(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     } else {
         format!("{path}?{query_str}")
     };
-    let resp = match ctx.opts.faults.check(method.as_str(), &full, verb) {
-        Some(action) => faults::respond(&action).await,
-        None => next.run(req).await,
+    let (resp, user) = match admit(&ctx, &req, &path, &query) {
+        Err(refused) => (*refused, None),
+        Ok(user) => {
+            if let Some(u) = &user {
+                req.extensions_mut().insert(RequestUser(u.clone()));
+            }
+            let resp = match ctx.opts.faults.check(method.as_str(), &full, verb) {
+                Some(action) => faults::respond(&action).await,
+                None => next.run(req).await,
+            };
+            (resp, user)
+        }
     };
     if let Some(audit) = &ctx.audit {
         let (resource, ns, name, sub) = match &route {
@@ -400,7 +507,7 @@ async fn observe(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
             "method": method.as_str(), "path": path, "query": query_str, "verb": verb,
             "resource": resource, "namespace": ns, "name": name, "subresource": sub,
             "dry_run": query.get("dryRun") == Some("All"), "status": resp.status().as_u16(),
-            "user_agent": user_agent,
+            "user_agent": user_agent, "user": user.as_ref().map(|u| u.name.as_str()),
         });
         if let Ok(mut f) = audit.lock() {
             use std::io::Write;
@@ -408,6 +515,10 @@ async fn observe(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
         }
     }
     resp
+}
+
+async fn unknown_path() -> Response {
+    not_found_path()
 }
 
 // ---- dispatch ---------------------------------------------------------------------------
@@ -420,6 +531,7 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
     };
     let route = parse_route(parts.uri.path());
     let req = Req {
+        user: parts.extensions.get::<RequestUser>().map(|u| u.0.clone()),
         method: parts.method,
         query: Query::parse(parts.uri.query()),
         headers: parts.headers,
@@ -447,7 +559,46 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
         },
         Route::GroupVersion(g, v) => json_response(StatusCode::OK, &discovery::resource_list(&g, &v)),
         Route::Object(t) => objects::handle(&ctx, &req, &t).await,
+        Route::Review(group, plural) => review(&ctx, &req, group, plural),
         Route::Unknown => not_found_path(),
+    }
+}
+
+/// The self reviews: who am I, may I, what may I.
+fn review(ctx: &Ctx, req: &Req, group: &str, plural: &str) -> Response {
+    if req.method != Method::POST {
+        return error_response(&ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    // Without authentication every request is the cluster's admin.
+    let user = req
+        .user
+        .clone()
+        .unwrap_or_else(|| Arc::new(auth::UserInfo::new("system:admin", &[auth::MASTERS])));
+    // kubectl's typed clients post these as protobuf.
+    let decoded;
+    let body: &[u8] = if req.header("content-type").starts_with(protobuf::CONTENT_TYPE) {
+        match protobuf::decode(&req.body) {
+            Ok(v) => {
+                decoded = serde_json::to_vec(&v).unwrap_or_default();
+                &decoded
+            }
+            Err(e) => return error_response(&ApiError::new(400, "BadRequest", e.to_string())),
+        }
+    } else {
+        &req.body
+    };
+    let out = match (group, plural) {
+        ("authentication.k8s.io", _) => Ok(rbac::self_subject_review(&user)),
+        (_, "selfsubjectaccessreviews") => rbac::self_subject_access_review(&ctx.store, &user, body),
+        _ => rbac::self_subject_rules_review(&ctx.store, &user, body),
+    };
+    match out {
+        Ok(v) => json_response(StatusCode::CREATED, &v),
+        Err(e) => error_response(&e),
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::admission::{self, UpdateContext};
 use super::patch::{self, PatchKind};
 use super::watch::Filter;
-use super::{Ctx, Req, Target, error_response, json_response, logs, protobuf, table, watch};
+use super::{Ctx, Req, Target, error_response, json_response, logs, protobuf, rbac, table, watch};
 use crate::store::{ApiError, RESOURCES, Resource, Store, name_of, res, rv_of};
 
 pub(crate) async fn handle(ctx: &Ctx, req: &Req, t: &Target) -> Response {
@@ -174,6 +174,38 @@ fn keep_status(r: &Resource, old: &Value, new: &mut Value) {
     }
 }
 
+/// The status the real API server gives a new object of a kind with a status subresource.
+fn initial_status(r: &Resource, obj: &Value) -> Value {
+    match r.kind {
+        "Namespace" => json!({"phase": "Active"}),
+        "StatefulSet" => json!({"replicas": 0, "availableReplicas": 0}),
+        "Service" => json!({"loadBalancer": {}}),
+        "PersistentVolumeClaim" | "PersistentVolume" => json!({"phase": "Pending"}),
+        "Pod" => json!({"phase": "Pending", "qosClass": qos_class(&obj["spec"])}),
+        _ => json!({}),
+    }
+}
+
+/// A pod's QoS class from its containers' requests and limits.
+fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().into_iter().flatten())
+        .collect();
+    let set = |c: &Value, k: &str| c["resources"][k].as_object().is_some_and(|m| !m.is_empty());
+    if containers.iter().all(|c| !set(c, "requests") && !set(c, "limits")) {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|res| {
+            let limit = &c["resources"]["limits"][*res];
+            let request = &c["resources"]["requests"][*res];
+            !limit.is_null() && (request.is_null() || request == limit)
+        })
+    });
+    if guaranteed { "Guaranteed" } else { "Burstable" }
+}
+
 fn update_context(store: &Store, r: &Resource) -> UpdateContext {
     if r.kind == "PersistentVolumeClaim" {
         UpdateContext {
@@ -236,13 +268,10 @@ fn create_object(store: &Store, r: &'static Resource, ns: &str, mut obj: Value, 
             m.remove(k);
         }
     }
-    if has_status(r)
-        && let Some(m) = obj.as_object_mut()
-    {
-        m.remove("status");
-    }
-    if r.kind == "Namespace" {
-        obj["status"] = json!({"phase": "Active"});
+    if has_status(r) {
+        // The status a client sends is dropped; the server starts from the empty status
+        // of the kind (and its defaults), which a client then reads as `status: {}`.
+        obj["status"] = initial_status(r, &obj);
     }
     let uid = uuid::Uuid::new_v4().to_string();
     admission::on_create(r, &mut obj, &uid)?;
@@ -297,6 +326,21 @@ fn patch_object(store: &Arc<Store>, req: &Req, r: &'static Resource, ns: &str, n
     let dry = req.dry_run()?;
     let (kind, p) = patch_kind(req)?;
     if kind == PatchKind::Apply && store.get(r, ns, name).is_none() {
+        // Creating through an apply patch also needs `create` (the apiserver's
+        // withAuthorization of create-on-update).
+        if let Some(user) = &req.user {
+            let attrs = rbac::Attributes {
+                verb: "create".into(),
+                resource_request: true,
+                namespace: ns.into(),
+                api_group: r.group.into(),
+                api_version: r.version.into(),
+                resource: r.plural.into(),
+                name: name.into(),
+                ..Default::default()
+            };
+            rbac::check(store, user, &attrs)?;
+        }
         let mut obj = p;
         obj["metadata"]["name"] = json!(name);
         let created = create_object(store, r, ns, obj, dry)?;

@@ -3,7 +3,8 @@
 //! table-driven wire decoder turns the `k8s\0` + `runtime.Unknown` envelope into the
 //! JSON object the rest of the server works with. The field table
 //! (`proto_schema.json`, from k8s.io/api and apimachinery v0.32 `generated.proto`)
-//! covers Job, StatefulSet, PVC, Secret, ConfigMap, Namespace, Scale and DeleteOptions.
+//! covers Job, StatefulSet, PVC, Secret, ConfigMap, Namespace, Scale, DeleteOptions and the
+//! self reviews (`kubectl auth can-i`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -70,6 +71,9 @@ fn message_for(api_version: &str, kind: &str) -> Option<&'static str> {
         ("v1", "Namespace") => "core.Namespace",
         ("meta.k8s.io/v1" | "v1", "DeleteOptions") => "meta.DeleteOptions",
         ("autoscaling/v1", "Scale") => "autoscaling.Scale",
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => "authorization.SelfSubjectAccessReview",
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => "authorization.SelfSubjectRulesReview",
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => "authentication.SelfSubjectReview",
         _ => return None,
     })
 }

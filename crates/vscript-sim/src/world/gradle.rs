@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
@@ -131,27 +131,13 @@ pub fn gradle_main(args: Vec<String>) -> i32 {
 struct Ctx {
     target: PathBuf,
     api: String,
+    /// The simulator's admin listener (`/__sim/...`).
+    admin: Option<String>,
     ns: String,
     faults: WorldFaults,
     agent: ureq::Agent,
-}
-
-/// The API server of a kubeconfig (its current context's cluster).
-fn kubeconfig_server(path: &Path) -> Result<String> {
-    let kc = read_yaml(path)?;
-    let current = kc["current-context"].as_str().unwrap_or("");
-    let ctx = kc["contexts"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["name"] == current))
-        .map(|c| &c["context"]["cluster"]);
-    let clusters = kc["clusters"].as_array().context("kubeconfig has no clusters")?;
-    let cl = match ctx.and_then(Value::as_str) {
-        Some(n) => clusters.iter().find(|c| c["name"] == n),
-        None => clusters.first(),
-    };
-    cl.and_then(|c| c["cluster"]["server"].as_str())
-        .map(str::to_owned)
-        .context("kubeconfig has no server")
+    /// The kubeconfig user's bearer token header, if any.
+    authorization: Option<String>,
 }
 
 impl Ctx {
@@ -169,22 +155,21 @@ impl Ctx {
             .get("vantiq.installation")
             .cloned()
             .context("cluster.properties has no vantiq.installation")?;
-        let api = kubeconfig_server(&target.join("kubeconfig"))?;
+        let access = crate::kubeconfig::access(&target.join("kubeconfig"))?;
+        let api = access.server;
         let info: Option<SimInfo> = std::fs::read_to_string(tools.join(".vscript/sim.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
-        let faults = info.map(|i| WorldFaults::load(Path::new(&i.dir))).unwrap_or_default();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+        let faults = info.as_ref().map(|i| WorldFaults::load(Path::new(&i.dir))).unwrap_or_default();
+        let admin = info.map(|i| i.admin).filter(|a| !a.is_empty());
         Ok(Ctx {
             target,
             api,
+            admin,
             ns,
             faults,
-            agent,
+            agent: access.agent,
+            authorization: access.authorization,
         })
     }
 
@@ -210,11 +195,18 @@ impl Ctx {
         name.map_or(base.clone(), |n| format!("{base}/{n}"))
     }
 
+    fn authorized<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(a) => r.header("Authorization", a),
+            None => r,
+        }
+    }
+
     fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value)> {
         let resp = match (method, body) {
-            ("GET", _) => self.agent.get(url).call(),
-            ("POST", Some(b)) => self.agent.post(url).send_json(b),
-            ("PUT", Some(b)) => self.agent.put(url).send_json(b),
+            ("GET", _) => self.authorized(self.agent.get(url)).call(),
+            ("POST", Some(b)) => self.authorized(self.agent.post(url)).send_json(b),
+            ("PUT", Some(b)) => self.authorized(self.agent.put(url)).send_json(b),
             _ => bail!("unsupported request {method}"),
         };
         let mut resp = resp.map_err(|e| anyhow!("Kubernetes cluster unreachable: {e}"))?;
@@ -301,7 +293,9 @@ impl Ctx {
 
     /// Tells the simulator which task runs where (for its invariants); best effort.
     fn notify(&self, task: &str) {
-        let url = format!("{}/__sim/gradle-task", self.api.trim_end_matches('/'));
+        // The simulator's own routes are on its admin listener (plain http, loopback).
+        let base = self.admin.as_deref().unwrap_or(&self.api);
+        let url = format!("{}/__sim/gradle-task", base.trim_end_matches('/'));
         let _ = self.call("POST", &url, Some(&json!({"task": task, "namespace": self.ns})));
     }
 

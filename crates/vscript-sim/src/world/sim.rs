@@ -1,7 +1,9 @@
 //! Starting and stopping a whole simulated installation: PKI, tools dir, seeded store,
-//! controllers, the Kubernetes API on loopback (with `/__sim/` admin routes), the HTTPS
-//! Vantiq endpoint, and the files a client needs (`kubeconfig`, `sim.json`, `ca.crt`,
-//! `vantiq-token`, `vantiq-password`).
+//! controllers, the Kubernetes API on loopback (HTTPS with its own cluster CA,
+//! authentication and RBAC), the `/__sim/` admin routes on a separate plain-HTTP
+//! loopback listener, the HTTPS Vantiq endpoint, and the files a client needs
+//! (`kubeconfig`, `kubeconfig-cert`, `kubeconfig-exec`, `cluster-ca.crt`,
+//! `serviceaccount/`, `sim.json`, `ca.crt`, `vantiq-token`, `vantiq-password`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +36,11 @@ pub struct SimOptions {
     /// When set, the API server appends one JSON line per request here (see
     /// `api::ApiOptions::audit_log`); benchmarks read it.
     pub audit_log: Option<PathBuf>,
+    /// Serve the API over HTTPS with authentication and RBAC, as a real cluster does
+    /// (default). `false` serves plain HTTP to anyone, for wire-level experiments only.
+    pub secure: bool,
+    /// The ServiceAccount (in the Vantiq namespace) whose token goes to `serviceaccount/`.
+    pub service_account: String,
 }
 
 impl SimOptions {
@@ -46,6 +53,8 @@ impl SimOptions {
             gradle_cmd,
             seed: SeedOptions::default(),
             audit_log: None,
+            secure: true,
+            service_account: "vscript".to_owned(),
         }
     }
 }
@@ -82,6 +91,27 @@ pub struct SimInfo {
     pub dir: String,
     #[serde(default)]
     pub pid: u32,
+    /// `http://127.0.0.1:<port>`: the simulator's admin routes (`/__sim/...`: faults,
+    /// state), plain HTTP on loopback, never authenticated.
+    #[serde(default)]
+    pub admin: String,
+    /// A kubeconfig authenticating with a client certificate (CN `kubernetes-admin`,
+    /// O `system:masters`).
+    #[serde(default)]
+    pub kubeconfig_cert: String,
+    /// A kubeconfig authenticating with an exec credential plugin (`kube-credential`).
+    #[serde(default)]
+    pub kubeconfig_exec: String,
+    /// The cluster CA (`DIR/cluster-ca.crt`): the API server's certificate chains to it.
+    #[serde(default)]
+    pub cluster_ca_file: String,
+    /// An in-cluster credentials directory (`token`, `ca.crt`, `namespace`) of the
+    /// ServiceAccount `serviceaccount`, as mounted into a pod.
+    #[serde(default)]
+    pub serviceaccount_dir: String,
+    /// `<namespace>/<name>` of that ServiceAccount (its token works once it exists).
+    #[serde(default)]
+    pub serviceaccount: String,
 }
 
 fn default_vantiq_user() -> String {
@@ -96,6 +126,9 @@ pub struct Sim {
     pub world: Arc<World>,
     /// Requests the API server has answered (benchmarks read it).
     pub stats: Arc<crate::api::Stats>,
+    /// The API server's tokens (`None` when not `secure`).
+    pub auth: Option<Arc<crate::api::auth::Authenticator>>,
+    pki: crate::api::auth::ClusterPki,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -116,11 +149,90 @@ fn random_hex(n: usize) -> String {
     s
 }
 
-fn kubeconfig(cluster: &str, api: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\n# Simulated cluster written by vscript sim: loopback only.\nclusters:\n- name: {cluster}\n  cluster:\n    server: {api}\ncontexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\ncurrent-context: {cluster}\nusers:\n- name: {cluster}-admin\n  user:\n    token: sim-{}\n",
-        random_hex(32)
-    )
+/// How clients reach and authenticate to the API server.
+struct ApiAccess {
+    api: String,
+    pki: crate::api::auth::ClusterPki,
+    admin_token: String,
+    secure: bool,
+}
+
+impl ApiAccess {
+    /// The default kubeconfig: the admin's bearer token.
+    fn kubeconfig(&self, cluster: &str) -> String {
+        use crate::api::auth::{KubeconfigUser, kubeconfig};
+        if self.secure {
+            kubeconfig(cluster, &self.api, &self.pki.ca_pem, &KubeconfigUser::Token(&self.admin_token))
+        } else {
+            format!(
+                "apiVersion: v1\nkind: Config\n# Simulated cluster written by vscript sim: loopback only.\nclusters:\n- name: {cluster}\n  cluster:\n    server: {}\ncontexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: {cluster}-admin\ncurrent-context: {cluster}\nusers:\n- name: {cluster}-admin\n  user:\n    token: {}\n",
+                self.api, self.admin_token
+            )
+        }
+    }
+}
+
+/// The identities of the kubeconfig variants (all cluster admins: `system:masters`).
+pub const TOKEN_ADMIN: &str = "sim-admin";
+pub const CERT_ADMIN: &str = "kubernetes-admin";
+pub const EXEC_ADMIN: &str = "admin@sim.example.com";
+
+/// What [`write_auth_files`] wrote.
+struct AuthFiles {
+    authenticator: Arc<crate::api::auth::Authenticator>,
+    kubeconfig_cert: PathBuf,
+    kubeconfig_exec: PathBuf,
+    cluster_ca: PathBuf,
+    serviceaccount_dir: PathBuf,
+}
+
+/// The cluster CA, the kubeconfig variants, the exec credential plugin and the
+/// ServiceAccount's in-cluster directory; the tokens they carry are registered.
+fn write_auth_files(dir: &Path, access: &ApiAccess, cluster: &str, ns: &str, sa: &str) -> Result<AuthFiles> {
+    use crate::api::auth::{Authenticator, KubeconfigUser, MASTERS, UserInfo, kubeconfig, random_token};
+    let authn = Arc::new(Authenticator::new());
+    authn.add_token(&access.admin_token, UserInfo::new(TOKEN_ADMIN, &[MASTERS]));
+    let cluster_ca = dir.join("cluster-ca.crt");
+    std::fs::write(&cluster_ca, &access.pki.ca_pem)?;
+    let (cert, key) = access.pki.issue_client_cert(CERT_ADMIN, &[MASTERS])?;
+    let kubeconfig_cert = dir.join("kubeconfig-cert");
+    let kc = KubeconfigUser::ClientCert {
+        cert_pem: &cert,
+        key_pem: &key,
+    };
+    write_secret_file(&kubeconfig_cert, &kubeconfig(cluster, &access.api, &access.pki.ca_pem, &kc))?;
+    let exec_token = random_token();
+    authn.add_token(&exec_token, UserInfo::new(EXEC_ADMIN, &[MASTERS]));
+    let token_file = dir.join(".pki/exec-token");
+    write_secret_file(&token_file, &exec_token)?;
+    let plugin = dir.join("kube-credential");
+    std::fs::write(&plugin, crate::api::auth::exec_plugin_script(&token_file.display().to_string()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o700))?;
+    let kubeconfig_exec = dir.join("kubeconfig-exec");
+    let command = plugin.display().to_string();
+    write_secret_file(
+        &kubeconfig_exec,
+        &kubeconfig(
+            cluster,
+            &access.api,
+            &access.pki.ca_pem,
+            &KubeconfigUser::Exec { command: &command },
+        ),
+    )?;
+    let serviceaccount_dir = dir.join("serviceaccount");
+    let _ = std::fs::remove_dir_all(&serviceaccount_dir);
+    std::fs::create_dir_all(&serviceaccount_dir)?;
+    write_secret_file(&serviceaccount_dir.join("token"), &authn.mint_service_account_token(ns, sa))?;
+    std::fs::write(serviceaccount_dir.join("ca.crt"), &access.pki.ca_pem)?;
+    std::fs::write(serviceaccount_dir.join("namespace"), ns)?;
+    Ok(AuthFiles {
+        authenticator: authn,
+        kubeconfig_cert,
+        kubeconfig_exec,
+        cluster_ca,
+        serviceaccount_dir,
+    })
 }
 
 /// The files a needed secret's keys read in the copy (as `generateSecrets` resolves them).
@@ -255,7 +367,18 @@ impl Sim {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
             .await
             .context("cannot bind the API port")?;
-        let api = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let scheme = if opts.secure { "https" } else { "http" };
+        let api = format!("{scheme}://127.0.0.1:{}", listener.local_addr()?.port());
+        let admin_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("cannot bind the admin port")?;
+        let admin_url = format!("http://127.0.0.1:{}", admin_listener.local_addr()?.port());
+        let access = ApiAccess {
+            api: api.clone(),
+            pki: crate::api::auth::ClusterPki::generate()?,
+            admin_token: format!("sim-{}", random_hex(40)),
+            secure: opts.secure,
+        };
         let https_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let https_port = https_listener.local_addr()?.port();
 
@@ -288,7 +411,7 @@ impl Sim {
                     toolsdir::git(&target, &["add", "-A"])?;
                     toolsdir::git(&target, &["commit", "-q", "--allow-empty", "-m", "targetCluster (rehearsal copy)"])?;
                 }
-                let kc = kubeconfig(&o.cluster, &api);
+                let kc = access.kubeconfig(&o.cluster);
                 std::fs::write(target.join("kubeconfig"), &kc)?;
                 toolsdir::install_gradlew(&tools, &opts.gradle_cmd)?;
                 let s = tools_sensitive(&target, &ca, &o)?;
@@ -309,12 +432,13 @@ impl Sim {
                     public_pem: l.public_pem,
                     license_key: l.license_key,
                 };
-                let kc = kubeconfig(&o.cluster, &api);
+                let kc = access.kubeconfig(&o.cluster);
                 toolsdir::generate(&dir, &o, &opts.gradle_cmd, &kc, &s)?;
                 (o, s, kc)
             }
         };
         std::fs::write(dir.join("kubeconfig"), &kc)?;
+        let auth_files = write_auth_files(&dir, &access, &seed_opts.cluster, &seed_opts.namespace, &opts.service_account)?;
 
         // Renewals, as a customer would send them.
         let incoming = dir.join("incoming");
@@ -350,6 +474,7 @@ impl Sim {
         world.set_trust_roots(vec![ca.cert_pem.clone()]);
         invariants::install(&world);
         seed::apply(&store, &seed_opts, &secrets)?;
+        crate::api::rbac::install_default_policy(&store);
         world.prepull(seed::images(&seed_opts));
         world.set_image_pull_secs(seed_opts.image_pull_secs);
         let cancel = world.cancel.clone();
@@ -362,17 +487,31 @@ impl Sim {
         } else {
             Arc::new(crate::api::Faults::default())
         };
+        let auth = opts.secure.then(|| auth_files.authenticator.clone());
         let api_opts = crate::api::ApiOptions {
             faults: api_faults.clone(),
             audit_log: opts.audit_log.clone(),
+            auth: auth.clone(),
             ..Default::default()
         };
         let stats = api_opts.stats.clone();
-        let app = crate::api::router(store.clone(), api_opts).merge(admin::router(world.clone(), api_faults));
+        let app = crate::api::router(store.clone(), api_opts);
+        let tls = if opts.secure { Some(access.pki.server_config()?) } else { None };
         let c = cancel.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = crate::api::serve(listener, app, c).await {
+            let served = match tls {
+                Some(tls) => crate::api::serve_tls(listener, app, tls, c).await,
+                None => crate::api::serve(listener, app, c).await,
+            };
+            if let Err(e) = served {
                 eprintln!("vscript sim: API server stopped: {e}");
+            }
+        }));
+        let admin_app = admin::router(world.clone(), api_faults);
+        let c = cancel.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(admin_listener, admin_app, c).await {
+                eprintln!("vscript sim: admin server stopped: {e}");
             }
         }));
 
@@ -408,6 +547,12 @@ impl Sim {
             password_file: dir.join("vantiq-password").display().to_string(),
             dir: dir.display().to_string(),
             pid: std::process::id(),
+            admin: admin_url,
+            kubeconfig_cert: auth_files.kubeconfig_cert.display().to_string(),
+            kubeconfig_exec: auth_files.kubeconfig_exec.display().to_string(),
+            cluster_ca_file: auth_files.cluster_ca.display().to_string(),
+            serviceaccount_dir: auth_files.serviceaccount_dir.display().to_string(),
+            serviceaccount: format!("{}/{}", seed_opts.namespace, opts.service_account),
         };
         let json = serde_json::to_string_pretty(&info)?;
         std::fs::write(dir.join("sim.json"), &json)?;
@@ -420,11 +565,35 @@ impl Sim {
             info,
             world,
             stats,
+            auth,
+            pki: access.pki,
             cancel,
             tasks,
         };
         sim.wait_settled(Duration::from_secs(60)).await?;
         Ok(sim)
+    }
+
+    /// A client certificate for `user` in `groups`, signed by the cluster CA:
+    /// `(certificate PEM, key PEM)`.
+    pub fn issue_client_cert(&self, user: &str, groups: &[&str]) -> Result<(String, String)> {
+        self.pki.issue_client_cert(user, groups)
+    }
+
+    /// The cluster CA certificate (PEM).
+    pub fn cluster_ca_pem(&self) -> &str {
+        &self.pki.ca_pem
+    }
+
+    /// A new token for the ServiceAccount `ns/name` (valid while it exists), as a
+    /// TokenRequest would give; `None` when the API server runs without authentication.
+    pub fn mint_service_account_token(&self, ns: &str, name: &str) -> Option<String> {
+        self.auth.as_ref().map(|a| a.mint_service_account_token(ns, name))
+    }
+
+    /// A kubeconfig for this cluster with `user`'s credentials (see [`crate::api::auth::kubeconfig`]).
+    pub fn kubeconfig_for(&self, user: &crate::api::auth::KubeconfigUser) -> String {
+        crate::api::auth::kubeconfig(&self.info.cluster, &self.info.api, &self.pki.ca_pem, user)
     }
 
     /// Waits until every StatefulSet has all its pods ready.

@@ -46,7 +46,25 @@ fn start(opts: ApiOptions) -> Server {
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let port = listener.local_addr().unwrap().port();
     let shutdown = CancellationToken::new();
-    rt.spawn(api::serve(listener, api::router(store.clone(), opts.clone()), shutdown.clone()));
+    // As a real cluster: HTTPS with its own CA, a bearer token, RBAC.
+    let pki = api::auth::ClusterPki::generate().unwrap();
+    let authn = Arc::new(api::auth::Authenticator::new());
+    authn.add_token(TOKEN, api::auth::UserInfo::new("admin", &[api::auth::MASTERS]));
+    let mut opts = opts;
+    opts.auth = Some(authn);
+    let app = api::router(store.clone(), opts.clone());
+    rt.spawn(api::serve_tls(listener, app, pki.server_config().unwrap(), shutdown.clone()));
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    CLIENTS.lock().unwrap().insert(port, Arc::new(client));
     Server {
         port,
         store,
@@ -55,6 +73,13 @@ fn start(opts: ApiOptions) -> Server {
         _rt: rt,
     }
 }
+
+/// The admin's bearer token on every test server.
+const TOKEN: &str = "api-http-admin-token";
+
+/// The TLS client configuration (trusting the server's CA) per server port.
+static CLIENTS: std::sync::Mutex<std::collections::BTreeMap<u16, Arc<rustls::ClientConfig>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 struct Resp {
     status: u16,
@@ -74,12 +99,16 @@ impl Resp {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection.
+/// One HTTP/1.1 request over TLS on a fresh connection, with the admin's token.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Resp> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let tcp = TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let cfg = CLIENTS.lock().unwrap().get(&port).cloned().expect("a server started by start()");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(cfg, name).map_err(std::io::Error::other)?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -89,7 +118,13 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u
     s.write_all(req.as_bytes())?;
     s.write_all(body)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
+    // A server that closes without close_notify after answering is fine; one that drops
+    // the connection before answering leaves `raw` empty (an error below).
+    if let Err(e) = s.read_to_end(&mut raw)
+        && (e.kind() != std::io::ErrorKind::UnexpectedEof || raw.is_empty())
+    {
+        return Err(e);
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

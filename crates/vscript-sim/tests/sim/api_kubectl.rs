@@ -46,15 +46,29 @@ impl Sim {
         let shutdown = CancellationToken::new();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let app = api::router(store.clone(), ApiOptions::default());
-        rt.spawn(api::serve(listener, app, shutdown.clone()));
+        // As a real cluster: HTTPS with its own CA, a bearer token, RBAC.
+        let pki = api::auth::ClusterPki::generate().unwrap();
+        let authn = Arc::new(api::auth::Authenticator::new());
+        authn.add_token("kubectl-token", api::auth::UserInfo::new("admin", &[api::auth::MASTERS]));
+        api::rbac::install_default_policy(&store);
+        let opts = ApiOptions {
+            auth: Some(authn),
+            ..ApiOptions::default()
+        };
+        let app = api::router(store.clone(), opts);
+        rt.spawn(api::serve_tls(listener, app, pki.server_config().unwrap(), shutdown.clone()));
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
+        let kc = api::auth::kubeconfig(
+            "sim",
+            &format!("https://127.0.0.1:{port}"),
+            &pki.ca_pem,
+            &api::auth::KubeconfigUser::Token("kubectl-token"),
+        );
+        // The tests work in namespace demo.
         std::fs::write(
             &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: http://127.0.0.1:{port}\nusers:\n- name: sim\n  user: {{}}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\n    namespace: demo\ncurrent-context: sim\n"
-            ),
+            kc.replace("    user: sim-admin\n", "    user: sim-admin\n    namespace: demo\n"),
         )
         .unwrap();
         let cache = dir.path().join("cache");

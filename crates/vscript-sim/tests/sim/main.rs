@@ -1,10 +1,12 @@
 //! The simulator's integration tests: one test binary (one link, one process start per
 //! `cargo test`), a module per surface.
 
+mod api_auth;
 mod api_http;
 mod api_kubectl;
 mod vantiq_api;
 mod world_downtime;
+mod api_python;
 mod world_kubectl;
 mod world_nodes;
 mod world_procedures;

@@ -65,7 +65,7 @@ fn generated_tools_dir_is_a_checkout_with_a_cluster_branch() {
         assert!(Path::new(&t.sim().info.incoming_dir).join(f).exists(), "incoming/{f}");
     }
     let kc = std::fs::read_to_string(&t.sim().info.kubeconfig).unwrap();
-    assert!(kc.contains("server: http://127.0.0.1:"), "{kc}");
+    assert!(kc.contains("server: https://127.0.0.1:"), "{kc}");
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn start_prints_one_ready_line_stops_on_sigterm_and_check_reads_the_timeline() {
         .unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("vscript sim ready: api=http://127.0.0.1:"), "{line}");
+    assert!(line.starts_with("vscript sim ready: api=https://127.0.0.1:"), "{line}");
     assert!(
         line.contains(&format!(
             "kubeconfig={}",
