@@ -141,10 +141,17 @@ fn resuming_a_run_that_is_still_alive_is_refused() {
     let out = c.run_with(&s, &[], &["--yes", "--resume", &id]);
     assert_eq!(out.code, 4, "{}", out.all());
     assert!(out.stderr.contains("another maintenance run holds the lock"), "{}", out.all());
-    assert!(out.stderr.contains(&format!("pid {}", child.id())), "names the live holder: {}", out.all());
+    assert!(
+        out.stderr.contains(&format!("pid {}", child.id())),
+        "names the live holder: {}",
+        out.all()
+    );
     let lease = c.get("Lease", &c.ns(), "vscript-maintenance").expect("the live run keeps its lock");
     assert!(
-        lease["spec"]["holderIdentity"].as_str().unwrap_or("").contains(&format!("pid {}", child.id())),
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("pid {}", child.id())),
         "{lease}"
     );
     assert_eq!(child.wait().unwrap().code(), Some(0));

@@ -157,6 +157,13 @@ pub fn access(path: &Path) -> Result<KubeAccess> {
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
         builder = builder.tls_config(tls.build());
+    } else {
+        // No TLS is used, but the agent must never look for a process-wide crypto provider.
+        builder = builder.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .build(),
+        );
     }
     Ok(KubeAccess {
         server,

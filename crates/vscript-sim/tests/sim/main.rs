@@ -4,9 +4,9 @@
 mod api_auth;
 mod api_http;
 mod api_kubectl;
+mod api_python;
 mod vantiq_api;
 mod world_downtime;
-mod api_python;
 mod world_kubectl;
 mod world_nodes;
 mod world_procedures;

@@ -118,7 +118,7 @@ fn a_minor_upgrade_by_hand_records_its_downtime_until_the_first_login() {
     assert_eq!(w.procedure, None, "done by hand");
 
     // The admin route serves the same record.
-    let body: serde_json::Value = ureq::get(&format!("{}/__sim/downtime", t.sim().info.api))
+    let body: serde_json::Value = ureq::get(&format!("{}/__sim/downtime", t.sim().info.admin))
         .call()
         .unwrap()
         .body_mut()
