@@ -19,6 +19,17 @@ pub enum Cmd {
     Run(RunArgs),
     /// The incident console: an interactive Rhai prompt with every script function.
     Repl(ReplArgs),
+    /// Read-only checks of what a procedure needs on the installation, before the window:
+    /// the API, every Kubernetes permission it uses, its objects, the tools dir, the login.
+    Preflight {
+        /// The procedure (name or path); without it, what every procedure needs in common.
+        script: Option<String>,
+        /// A parameter (repeatable), as for `run`: --set shared_namespace=shared
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Compile and lint scripts without running them (syntax, unknown functions).
     Check {
         /// Scripts or directories of scripts (default: the shipped scripts).

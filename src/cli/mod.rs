@@ -35,6 +35,13 @@ pub fn main() -> ExitCode {
         Cmd::Repl(args) => {
             parse_sets(&args.set).and_then(|p| crate::repl::main(&args.target.spec(), p, args.dry_run, args.history.clone()))
         }
+        Cmd::Preflight { script, set, target } => parse_sets(&set).and_then(|params| {
+            crate::run::preflight::preflight(crate::run::preflight::PreflightRequest {
+                script,
+                params,
+                target: target.spec(),
+            })
+        }),
         Cmd::Check { paths } => check::check(&paths),
         Cmd::List { target } => list::list(&target),
         Cmd::Customize { name, target } => customize::customize(&name, &target),

@@ -509,8 +509,11 @@ impl K8sClient {
                 }
             };
             // The stream ended or broke: the container ended, restarted, or the network failed.
-            let now = self.get(&pods, ns, pod).await?;
-            match now.as_ref().and_then(|p| container_instance(p, container)) {
+            // (Read by a list of that one pod, as the waits do: the same permissions.)
+            let now = self
+                .wait_for(&pods, ns, pod, |p| Check::Done(p.and_then(|p| container_instance(p, container))))
+                .await?;
+            match now {
                 Some((restarts, state)) if restarts != instance => {
                     // A new instance: its log starts over.
                     instance = restarts;
@@ -532,6 +535,42 @@ impl K8sClient {
                 tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(breaks))).await;
             }
         }
+    }
+
+    /// Whether this client's identity may `verb` `resource[/subresource]` of `group` in
+    /// `ns` (a SelfSubjectAccessReview, as `kubectl auth can-i`); with the server's reason.
+    pub async fn can_i(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        subresource: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<(bool, String), K8sError> {
+        use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.to_owned()),
+                    group: Some(group.to_owned()),
+                    resource: Some(resource.to_owned()),
+                    subresource: (!subresource.is_empty()).then(|| subresource.to_owned()),
+                    namespace: (!ns.is_empty()).then(|| ns.to_owned()),
+                    name: (!name.is_empty()).then(|| name.to_owned()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        let pp = PostParams::default();
+        let r = retry(|| api.create(&pp, &review))
+            .await
+            .map_err(|e| api_err("a SelfSubjectAccessReview", e))?;
+        let status = r.status.unwrap_or_default();
+        Ok((status.allowed, status.reason.or(status.evaluation_error).unwrap_or_default()))
     }
 
     /// The server's version (`v1.32.4`).

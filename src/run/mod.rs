@@ -9,6 +9,7 @@ pub mod history;
 pub mod journal;
 pub mod lock;
 pub mod outcome;
+pub mod preflight;
 pub mod report;
 pub mod script;
 pub mod session;

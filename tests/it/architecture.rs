@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::harness::{Cluster, cluster_objects, project_dir};
+use crate::harness::{Cluster, cluster_objects, project_dir, tree_with_git};
 
 /// `crate::X` references of each top-level module of `src/` (test modules excluded).
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
@@ -178,23 +178,6 @@ step("1. every change", || {{
 }});
 "#,
     )
-}
-
-/// Every file under a dir with its bytes, `.git` included.
-fn tree_with_git(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(b) = std::fs::read(&p) {
-                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), b);
-            }
-        }
-    }
-    out
 }
 
 /// A plain-HTTP server that answers 200 to anything (for the http changes).

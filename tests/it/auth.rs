@@ -59,10 +59,11 @@ fn maintenance_status_over_tls_with_a_token_a_client_certificate_and_an_exec_plu
 }
 
 /// `docs/deploy/rbac.yaml` for the namespace `ns`, with `edit` applied to its text.
-fn apply_rbac(c: &Cluster, ns: &str, edit: impl Fn(String) -> String) {
+pub(crate) fn apply_rbac(c: &Cluster, ns: &str, edit: impl Fn(String) -> String) {
     let rbac = std::fs::read_to_string(project_dir().join("docs/deploy/rbac.yaml"))
         .unwrap()
-        .replace("namespace: vantiq", &format!("namespace: {ns}"));
+        .replace("namespace: vantiq", &format!("namespace: {ns}"))
+        .replace("resourceNames: [\"vantiq\"]", &format!("resourceNames: [\"{ns}\"]"));
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("rbac.yaml");
     std::fs::write(&f, edit(rbac)).unwrap();

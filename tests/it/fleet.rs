@@ -322,10 +322,16 @@ impl Recorder {
         Cluster::with_options(seed, None, move |o| o.audit_log = Some(audit))
     }
 
-    /// `(method, path?query)` of every request so far.
-    fn seen(&self) -> Vec<(String, String)> {
+    /// How many requests the log holds (vscript's and others').
+    fn len(&self) -> usize {
+        std::fs::read_to_string(&self.audit).unwrap_or_default().lines().count()
+    }
+
+    /// `(method, path?query)` of every request after the first `skip` lines of the log.
+    fn seen(&self, skip: usize) -> Vec<(String, String)> {
         let text = std::fs::read_to_string(&self.audit).unwrap_or_default();
         text.lines()
+            .skip(skip)
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
             .filter(|l| !l["user_agent"].as_str().unwrap_or("").starts_with("ureq"))
             .map(|l| {
@@ -343,8 +349,13 @@ impl Recorder {
     /// What RBAC would check for every recorded request (discovery excluded: every
     /// authenticated user may read it through the `system:discovery` ClusterRole).
     fn accesses(&self) -> BTreeSet<Access> {
+        self.accesses_since(0)
+    }
+
+    /// The accesses of the requests after the first `skip` lines of the log.
+    fn accesses_since(&self, skip: usize) -> BTreeSet<Access> {
         let mut out = BTreeSet::new();
-        for (method, target) in self.seen().iter() {
+        for (method, target) in self.seen(skip).iter() {
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
             let rest = match segs.as_slice() {
@@ -430,8 +441,23 @@ fn shipped_procedures_use_no_verb_outside_the_role() {
     let c = Recorder::cluster(seed("acme-prod", "vantiq"), &rec.audit);
     // Only vscript's requests count: none before the first run.
     std::fs::write(&rec.audit, "").unwrap();
+    // Each run's requests are also within what `vscript preflight` checks for that
+    // procedure: the permissions it reads from the script's calls.
     let run = |script: &str, sets: &[(&str, &str)]| {
+        let from = rec.len();
         c.run_with(script, sets, &["--yes"]).ok();
+        let used = rec.accesses_since(from);
+        let checked: BTreeSet<Access> = vscript::run::preflight::shipped_accesses(script)
+            .unwrap()
+            .into_iter()
+            .map(|(v, r, ns)| (v, r, if ns == "target" { c.ns() } else { ns }))
+            .collect();
+        // The lock's Lease is checked apart (when the procedure takes the lock).
+        let unchecked: Vec<&Access> = used.iter().filter(|a| a.1 != "leases" && !checked.contains(*a)).collect();
+        assert!(
+            unchecked.is_empty(),
+            "{script}: preflight does not check {unchecked:#?}\nit checks {checked:#?}"
+        );
     };
     let (pem, key, chain, pkey) = (
         c.incoming("public.pem"),

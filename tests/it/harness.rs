@@ -213,6 +213,23 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// Every file under a dir with its bytes, `.git` included.
+pub fn tree_with_git(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), b);
+            }
+        }
+    }
+    out
+}
+
 /// The store's objects without volatile status fields, for "the cluster did not change".
 pub fn cluster_objects(store: &Store) -> Vec<Value> {
     store

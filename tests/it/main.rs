@@ -12,6 +12,7 @@ mod fleet;
 mod host;
 mod locking;
 mod paths;
+mod preflight;
 mod repl;
 mod reports;
 mod runbooks;
