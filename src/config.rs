@@ -6,6 +6,8 @@
 //! url = "https://vantiq.acme.example.com"
 //! user = "ops-check"                    # the IDE login check: GET /authenticate (Basic)
 //! password_file = "/secure/acme-vantiq-password"   # never printed
+//! [kubernetes]
+//! allow_insecure_http_credentials = []  # API server URLs credentials may go to over plain http
 //! [license]
 //! format = "jwt-es256"                  # optional: how to read license.key (default: opaque)
 //! [params]                              # defaults for every procedure
@@ -42,6 +44,19 @@ pub struct Config {
     pub files: FilesConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+}
+
+/// `[kubernetes]`: how vscript may talk to the API server beyond the kubeconfig.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// API server URLs (`http://10.0.0.5:8080`) the kubeconfig's token, password or
+    /// credential plugin may be sent to over plain http, where anyone on the path reads
+    /// them. Empty by default: such a kubeconfig is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_insecure_http_credentials: Vec<String>,
 }
 
 /// `[files]`: more places scripts may read or write. Scripts read the tools dir, the run's

@@ -16,4 +16,8 @@ pub struct Target {
     pub namespace: String,
     /// The `-Pcluster` value (targetCluster's branch).
     pub cluster: Option<String>,
+    /// API server URLs the kubeconfig's credentials may be sent to over plain http
+    /// (`[kubernetes] allow_insecure_http_credentials` in vscript.toml).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http_credentials_allowed: Vec<String>,
 }

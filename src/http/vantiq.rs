@@ -250,7 +250,7 @@ fn get(h: &Host, plan: &Plan, path: &str, auth: RequestAuth<'_>, timeout: Durati
         RequestAuth::None => {}
     }
     if plan.base.scheme() == "http" && !matches!(auth, RequestAuth::None) {
-        h.warn(
+        h.warn_trust(
             "sending Vantiq credentials over plain http (allow_insecure_http_credentials = true): anyone on the network path can read them",
         );
     }

@@ -33,7 +33,7 @@ pub enum K8sError {
     Condition(String),
 }
 
-fn api_err(op: impl Into<String>, e: kube::Error) -> K8sError {
+fn api_err_at(server: &str, op: impl Into<String>, e: kube::Error) -> K8sError {
     let reason = match &e {
         // The server's own words name the user, the verb and the resource refused.
         kube::Error::Api(s) if s.code == 403 => format!(
@@ -44,6 +44,7 @@ fn api_err(op: impl Into<String>, e: kube::Error) -> K8sError {
              user's token, client certificate or credential plugin, or the service account token, is missing, expired or wrong"
             .to_owned(),
         kube::Error::Api(s) => format!("{} ({})", s.message, s.reason),
+        _ if tls_failure(&e).is_some() => format!("{} ({server})", tls_failure(&e).unwrap_or_default()),
         kube::Error::HyperError(h) => format!("cannot reach the cluster: {h}"),
         other => {
             let s = other.to_string();
@@ -61,6 +62,76 @@ fn api_err(op: impl Into<String>, e: kube::Error) -> K8sError {
     }
 }
 
+/// A TLS failure in an error's chain, said as what it is: the API server's certificate
+/// is not trusted, expired, or for another name (rustls's error, found under the
+/// connector's and the I/O layer's wrappers).
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::{CertificateError, Error as Tls};
+    let t = find_tls(e, 0)?;
+    let why = match t {
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => "its certificate is not trusted: unknown issuer (it does not chain \
+             to the kubeconfig's certificate-authority, or to the system's roots when the kubeconfig names none)"
+            .to_owned(),
+        Tls::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "its certificate has expired".to_owned()
+        }
+        Tls::InvalidCertificate(CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }) => {
+            "its certificate is not valid yet (is this machine's clock right?)".to_owned()
+        }
+        Tls::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => {
+            "its certificate is for another name than the kubeconfig's server (or tls-server-name)".to_owned()
+        }
+        Tls::InvalidCertificate(c) => format!("its certificate was refused: {c:?}"),
+        other => format!("the TLS handshake failed: {other}"),
+    };
+    Some(format!("TLS failure with the API server: {why}"))
+}
+
+/// The credentials a kubeconfig user would send in requests (a client certificate is
+/// not sent over plain http: there is no TLS to carry it).
+fn credentials_of(a: &kube::config::AuthInfo) -> Option<&'static str> {
+    if a.token.is_some() || a.token_file.is_some() {
+        Some("bearer token")
+    } else if a.password.is_some() {
+        Some("password (HTTP Basic)")
+    } else if a.exec.is_some() {
+        Some("credential plugin's token")
+    } else if a.auth_provider.is_some() {
+        Some("auth provider's token")
+    } else {
+        None
+    }
+}
+
+/// Whether a watch error may go away by itself (the watcher lists again): a transient
+/// failure, a resource version gone (410). Not: 401, 403, 404, a TLS failure.
+fn watch_retryable(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(k) | watcher::Error::WatchStartFailed(k) | watcher::Error::WatchFailed(k) => {
+            transient(k) || matches!(k, kube::Error::Api(s) if s.code == 410)
+        }
+        watcher::Error::WatchError(s) => !matches!(s.code, 401 | 403 | 404),
+        watcher::Error::NoResourceVersion => false,
+    }
+}
+
+/// rustls's error under the wrappers (an io::Error's `source()` skips the error it wraps:
+/// its `get_ref()` is looked into).
+fn find_tls<'a>(e: &'a (dyn std::error::Error + 'static), depth: usize) -> Option<&'a rustls::Error> {
+    if depth > 16 {
+        return None;
+    }
+    if let Some(t) = e.downcast_ref::<rustls::Error>() {
+        return Some(t);
+    }
+    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+        && let Some(t) = find_tls(inner, depth + 1)
+    {
+        return Some(t);
+    }
+    find_tls(e.source()?, depth + 1)
+}
+
 impl K8sError {
     /// Whether trying again may work (a 5xx or 429 answer, a broken connection).
     pub fn is_transient(&self) -> bool {
@@ -75,6 +146,9 @@ impl K8sError {
 
 /// Whether an API error is transient: the server or the connection failed, not the request.
 fn transient(e: &kube::Error) -> bool {
+    if find_tls(e, 0).is_some() {
+        return false;
+    }
     match e {
         kube::Error::Api(s) => matches!(s.code, 429 | 500 | 502 | 503 | 504),
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
@@ -127,6 +201,9 @@ pub struct K8sClient {
     pub context: String,
     /// The API server URL.
     pub server: String,
+    /// What weakens this connection's trust (TLS verification off, credentials over
+    /// plain http allowed by vscript.toml): to say on every run.
+    pub warnings: Vec<String>,
 }
 
 /// How a watched condition ended.
@@ -171,6 +248,30 @@ impl K8sClient {
         };
         let server = config.cluster_url.to_string();
         let mut config = config;
+        let mut warnings = Vec::new();
+        if let Some(what) = credentials_of(&config.auth_info)
+            && config.cluster_url.scheme_str() == Some("http")
+        {
+            let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+            if !target.http_credentials_allowed.iter().any(|u| norm(u) == norm(&server)) {
+                return Err(K8sError::Config(format!(
+                    "refusing to send the kubeconfig's {what} to {server} over plain http: anyone on the network path \
+                     could read it. Use the cluster's https address, or allow this URL deliberately with \
+                     `[kubernetes] allow_insecure_http_credentials = [\"{}\"]` in vscript.toml",
+                    server.trim_end_matches('/')
+                )));
+            }
+            warnings.push(format!(
+                "sending the kubeconfig's {what} to {server} over plain http (allowed by [kubernetes] \
+                 allow_insecure_http_credentials): anyone on the network path can read it"
+            ));
+        }
+        if config.accept_invalid_certs {
+            warnings.push(format!(
+                "the kubeconfig sets insecure-skip-tls-verify: the API server at {server} is not authenticated, \
+                 anyone on the network path can impersonate it and read the credentials"
+            ));
+        }
         // A plain-http API server (the simulator, a local proxy) never verifies a
         // certificate; without a CA, kube-rs would still load the system trust store
         // for its TLS connector (a few ms per run). An empty root store skips that.
@@ -178,7 +279,12 @@ impl K8sClient {
             config.root_cert = Some(Vec::new());
         }
         let client = kube::Client::try_from(config).map_err(|e| K8sError::Config(e.to_string()))?;
-        Ok(K8sClient { client, context, server })
+        Ok(K8sClient {
+            client,
+            context,
+            server,
+            warnings,
+        })
     }
 
     fn api(&self, kind: &Kind, ns: &str) -> Api<DynamicObject> {
@@ -198,7 +304,7 @@ impl K8sClient {
         let api = self.api(kind, ns);
         let o = retry(|| api.get_opt(name))
             .await
-            .map_err(|e| api_err(format!("get {} `{name}`", kind.ar.kind), e))?;
+            .map_err(|e| self.api_err(format!("get {} `{name}`", kind.ar.kind), e))?;
         Ok(o.map(to_value))
     }
 
@@ -218,7 +324,7 @@ impl K8sClient {
         let api = self.api(kind, ns);
         let l = retry(|| api.list(&lp))
             .await
-            .map_err(|e| api_err(format!("list {}", kind.ar.plural), e))?;
+            .map_err(|e| self.api_err(format!("list {}", kind.ar.plural), e))?;
         Ok(l.items.into_iter().map(to_value).collect())
     }
 
@@ -236,7 +342,7 @@ impl K8sClient {
             |e| transient(e) || (!precondition && conflict(e)),
         )
         .await
-        .map_err(|e| not_found_or(e, kind, ns, name, format!("patch {} `{name}`", kind.ar.kind)))?;
+        .map_err(|e| self.not_found_or(e, kind, ns, name, format!("patch {} `{name}`", kind.ar.kind)))?;
         Ok(to_value(o))
     }
 
@@ -259,7 +365,7 @@ impl K8sClient {
         let mp = Patch::Merge(&body);
         retry_if(attempts, || api.patch_scale(name, &pp, &mp), |e| transient(e) || conflict(e))
             .await
-            .map_err(|e| not_found_or(e, kind, ns, name, format!("scale {} `{name}`", kind.ar.kind)))?;
+            .map_err(|e| self.not_found_or(e, kind, ns, name, format!("scale {} `{name}`", kind.ar.kind)))?;
         Ok(())
     }
 
@@ -287,10 +393,10 @@ impl K8sClient {
                 Err(kube::Error::Api(s)) if retried && s.code == 409 => {
                     let got = retry(|| api.get(&name))
                         .await
-                        .map_err(|e| api_err(format!("read {} `{name}`", kind.ar.kind), e))?;
+                        .map_err(|e| self.api_err(format!("read {} `{name}`", kind.ar.kind), e))?;
                     return Ok(to_value(got));
                 }
-                Err(e) => return Err(api_err(format!("create {} `{name}`", kind.ar.kind), e)),
+                Err(e) => return Err(self.api_err(format!("create {} `{name}`", kind.ar.kind), e)),
             }
         }
         unreachable!("the last attempt returns")
@@ -324,7 +430,7 @@ impl K8sClient {
                 }
                 // Gone after a retry: the first attempt deleted it.
                 Err(kube::Error::Api(s)) if retried && s.code == 404 => return Ok(()),
-                Err(e) => return Err(not_found_or(e, kind, ns, name, format!("delete {} `{name}`", kind.ar.kind))),
+                Err(e) => return Err(self.not_found_or(e, kind, ns, name, format!("delete {} `{name}`", kind.ar.kind))),
             }
         }
         unreachable!("the last attempt returns")
@@ -343,7 +449,7 @@ impl K8sClient {
         match retry(|| api.delete(name, &dp)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
-            Err(e) => Err(api_err(format!("delete {} `{name}`", kind.ar.kind), e)),
+            Err(e) => Err(self.api_err(format!("delete {} `{name}`", kind.ar.kind), e)),
         }
     }
 
@@ -394,9 +500,24 @@ impl K8sClient {
         let mut listed = false;
         let name = |o: &DynamicObject| o.metadata.name.clone().unwrap_or_default();
         while let Some(ev) = stream.next().await {
-            let Ok(ev) = ev else {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                continue;
+            let ev = match ev {
+                Ok(ev) => ev,
+                // Refused (credentials, RBAC, TLS): no retry will do; say so now rather
+                // than at the wait's timeout.
+                Err(e) if !watch_retryable(&e) => {
+                    let op = format!("watch {} {what}", kind.ar.plural);
+                    return Err(match e {
+                        watcher::Error::InitialListFailed(k) | watcher::Error::WatchStartFailed(k) | watcher::Error::WatchFailed(k) => {
+                            self.api_err(op, k)
+                        }
+                        watcher::Error::WatchError(s) => self.api_err(op, kube::Error::Api(s)),
+                        other @ watcher::Error::NoResourceVersion => K8sError::Condition(format!("{op} failed: {other}")),
+                    });
+                }
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
             };
             let changed = match ev {
                 watcher::Event::Init => {
@@ -442,7 +563,7 @@ impl K8sClient {
         };
         api.logs(pod, &lp)
             .await
-            .map_err(|e| api_err(format!("read log of `{pod}` container `{container}`"), e))
+            .map_err(|e| self.api_err(format!("read log of `{pod}` container `{container}`"), e))
     }
 
     /// Streams a container's log line by line, calling `on_line` for each; `on_line`
@@ -477,8 +598,8 @@ impl K8sClient {
         let mut breaks = 0u32;
         loop {
             let broken = match api.log_stream(pod, &lp).await {
-                Err(e) if transient(&e) => Some(api_err(format!("follow log of `{pod}` container `{container}`"), e)),
-                Err(e) => return Err(api_err(format!("follow log of `{pod}` container `{container}`"), e)),
+                Err(e) if transient(&e) => Some(self.api_err(format!("follow log of `{pod}` container `{container}`"), e)),
+                Err(e) => return Err(self.api_err(format!("follow log of `{pod}` container `{container}`"), e)),
                 Ok(reader) => {
                     let mut lines = std::pin::pin!(reader.lines());
                     let mut n = 0usize;
@@ -568,7 +689,7 @@ impl K8sClient {
         let pp = PostParams::default();
         let r = retry(|| api.create(&pp, &review))
             .await
-            .map_err(|e| api_err("a SelfSubjectAccessReview", e))?;
+            .map_err(|e| self.api_err("a SelfSubjectAccessReview", e))?;
         let status = r.status.unwrap_or_default();
         Ok((status.allowed, status.reason.or(status.evaluation_error).unwrap_or_default()))
     }
@@ -579,19 +700,25 @@ impl K8sClient {
             .client
             .apiserver_version()
             .await
-            .map_err(|e| api_err("read the server version", e))?;
+            .map_err(|e| self.api_err("read the server version", e))?;
         Ok(v.git_version)
     }
 }
 
-fn not_found_or(e: kube::Error, kind: &Kind, ns: &str, name: &str, op: String) -> K8sError {
-    match &e {
-        kube::Error::Api(s) if s.code == 404 => K8sError::NotFound {
-            kind: kind.ar.kind.clone(),
-            name: name.to_owned(),
-            ns: ns.to_owned(),
-        },
-        _ => api_err(op, e),
+impl K8sClient {
+    fn api_err(&self, op: impl Into<String>, e: kube::Error) -> K8sError {
+        api_err_at(&self.server, op, e)
+    }
+
+    fn not_found_or(&self, e: kube::Error, kind: &Kind, ns: &str, name: &str, op: String) -> K8sError {
+        match &e {
+            kube::Error::Api(s) if s.code == 404 => K8sError::NotFound {
+                kind: kind.ar.kind.clone(),
+                name: name.to_owned(),
+                ns: ns.to_owned(),
+            },
+            _ => self.api_err(op, e),
+        }
     }
 }
 

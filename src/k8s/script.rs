@@ -15,9 +15,13 @@ use crate::engine::{Change, Mode, OrFail, RhaiResultOf, fail, host};
 pub fn client(h: &Host) -> Result<K8sClient, BlockError<K8sError>> {
     h.clients().get_or_try_init(|| {
         let target = h.target().clone();
-        h.block("connecting to the cluster", Duration::from_secs(30), async move {
+        let c = h.block("connecting to the cluster", Duration::from_secs(30), async move {
             K8sClient::connect(&target).await
-        })
+        })?;
+        for w in &c.warnings {
+            h.warn_trust(w);
+        }
+        Ok(c)
     })
 }
 

@@ -265,6 +265,7 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
             "effects": host.state().effects(),
             "remembered": remembered,
             "violations": violations.as_ref().map(|v| serde_json::to_value(v).unwrap_or_default()),
+            "warnings": host.state().trust_warnings(),
         });
         let report = host.redact_value(report);
         if let Some(path) = &req.report

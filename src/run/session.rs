@@ -96,11 +96,12 @@ pub fn open(spec: &TargetSpec, mut params: BTreeMap<String, String>) -> Result<S
         spec.kubeconfig = None;
         spec.context = None;
     }
-    let target = target::resolve(&spec, tools_override)?;
+    let mut target = target::resolve(&spec, tools_override)?;
     let config = match &target.tools_dir {
         Some(t) => Config::load(t).map_err(|e| Failure::usage(format!("invalid {e}")))?,
         None => Config::default(),
     };
+    target.http_credentials_allowed = config.kubernetes.allow_insecure_http_credentials.clone();
     let context = target::effective_context(&target);
     if !config.allowed_contexts.is_empty() && rehearsal.is_none() {
         let ok = context.as_ref().is_some_and(|c| config.allowed_contexts.contains(c));

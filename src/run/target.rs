@@ -85,6 +85,7 @@ pub fn resolve(spec: &TargetSpec, tools: Option<PathBuf>) -> Result<Target, Fail
         context: spec.context.clone(),
         namespace,
         cluster: spec.cluster.clone().or(branch),
+        http_credentials_allowed: Vec::new(),
     })
 }
 

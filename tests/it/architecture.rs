@@ -3,7 +3,6 @@
 //! the one gate (dry run, journal intent before the change).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use serde_json::Value;
 

@@ -10,6 +10,7 @@ mod customize;
 mod docs;
 mod fleet;
 mod host;
+mod kube_trust;
 mod locking;
 mod paths;
 mod preflight;

@@ -318,6 +318,15 @@ impl Host {
         self.say("  !", "33", msg);
     }
 
+    /// Warns that a trust boundary is open (TLS verification off, credentials over plain
+    /// http): once per run on the terminal, in the journal and in the report.
+    pub fn warn_trust(&self, msg: &str) {
+        if self.state().trust_warning(msg) {
+            self.warn(msg);
+            self.journal_event("trust-warning", serde_json::json!({ "message": msg }));
+        }
+    }
+
     /// Redacts secrets inside a JSON value's strings.
     pub fn redact_value(&self, v: Value) -> Value {
         self.out.secrets.redact_value(v)

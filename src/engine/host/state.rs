@@ -220,6 +220,9 @@ pub struct RunState {
     /// Called before every real change where no lease is held for the whole run (the
     /// REPL): takes the lock for the command, or refuses while another run holds it.
     write_guard: Mutex<Option<Arc<WriteGuard>>>,
+    /// What weakened the run's trust boundaries (TLS verification off, credentials over
+    /// plain http): said on every run, kept for the report.
+    trust_warnings: Mutex<Vec<String>>,
 }
 
 /// Takes the maintenance lock before a change, or says why not.
@@ -279,6 +282,19 @@ impl RunState {
     }
     pub fn run_id(&self) -> Option<String> {
         self.run_id.get().cloned()
+    }
+
+    /// Records a trust warning once; whether it is new.
+    pub fn trust_warning(&self, msg: &str) -> bool {
+        let mut w = self.trust_warnings.lock().unwrap();
+        if w.iter().any(|x| x == msg) {
+            return false;
+        }
+        w.push(msg.to_owned());
+        true
+    }
+    pub fn trust_warnings(&self) -> Vec<String> {
+        self.trust_warnings.lock().unwrap().clone()
     }
 
     pub fn wrote(&self, p: std::path::PathBuf) {
