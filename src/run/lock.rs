@@ -24,7 +24,8 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(15);
 pub enum LockError {
     #[error(
         "another maintenance run holds the lock on namespace `{ns}`: {holder} (since {since}, last renewed {renewed}); \
-         it expires at {expires} if that run has died — or, if you are sure it is gone, re-run with --force-unlock"
+         it expires at {expires} if that run has died — or, if you are sure it is gone, re-run with --force-unlock. \
+         A run that was killed is best continued: vscript run <procedure> --resume <its run id>"
     )]
     Held {
         ns: String,

@@ -199,13 +199,17 @@ impl Session {
 /// running step stops, the journal says where, the lock is released. A second signal
 /// exits at once.
 pub fn install_signals(rt: &tokio::runtime::Runtime, host: Arc<Host>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered now, not when the task first runs: a signal that comes before (a busy
+    // machine, a script that starts computing at once) must not kill the process.
+    let _guard = rt.enter();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
     rt.spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut hup = signal(SignalKind::hangup()).ok();
         for round in 0..2 {
             let which = tokio::select! {
-                _ = tokio::signal::ctrl_c() => "interrupted",
+                Some(_) = async { match int.as_mut() { Some(i) => i.recv().await, None => std::future::pending().await } } => "interrupted",
                 Some(_) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => "terminated (SIGTERM)",
                 Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "hung up (SIGHUP: the terminal or connection went away)",
             };

@@ -223,7 +223,7 @@ pub mod cert {
 }
 
 /// The license format `[license]` in vscript.toml chooses (`opaque` unless configured).
-pub fn license_format(h: &Host) -> l::Format {
+pub(crate) fn license_format(h: &Host) -> l::Format {
     let get = |k: &str| h.setting(&format!("license.{k}"));
     let cfg = crate::config::LicenseConfig {
         format: get("format").and_then(|v| v.as_str()).map(str::to_owned),

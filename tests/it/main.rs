@@ -9,6 +9,7 @@ mod crash;
 mod customize;
 mod docs;
 mod fleet;
+mod guards;
 mod host;
 mod kube_trust;
 mod locking;

@@ -18,7 +18,7 @@ fn leaf_params() -> CertificateParams {
 }
 
 /// A self-signed certificate and its key (PEM).
-fn self_signed() -> (String, String) {
+pub(crate) fn self_signed() -> (String, String) {
     let k = KeyPair::generate().unwrap();
     (leaf_params().self_signed(&k).unwrap().pem(), k.serialize_pem())
 }
