@@ -1,6 +1,6 @@
-//! The HTTP client behind the `http` script module: one reqwest request per call, TLS via
-//! rustls (ring), verification on unless `insecure`, errors that name the method, the URL
-//! (without credentials) and the reason.
+//! The HTTP client behind the `http` script module: one reqwest request per call, TLS set
+//! up by `connect` (rustls, ring; verification on unless `insecure`), errors that name the
+//! method, the URL (without credentials) and the reason.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::http::connect::{self, Verify};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +24,6 @@ pub enum HttpError {
         status: String,
         body: String,
     },
-    #[error("{0}")]
-    Options(String),
 }
 
 /// A request body.
@@ -98,25 +98,6 @@ pub fn public_url(url: &str) -> String {
     }
 }
 
-/// `host[:port]=addr[:port]` → (host, socket address); the port defaults to the given one.
-pub fn parse_resolve(spec: &str, default_port: u16) -> Result<(String, SocketAddr), HttpError> {
-    let bad = || {
-        HttpError::Options(format!(
-            "invalid `resolve` value `{spec}`: expected `host:port=address` (like `vantiq.example.com:443=10.0.0.5:443`)"
-        ))
-    };
-    let (name, addr) = spec.split_once('=').ok_or_else(bad)?;
-    let (host, port) = match name.rsplit_once(':') {
-        Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse::<u16>().unwrap()),
-        _ => (name, default_port),
-    };
-    let sa = match addr.parse::<SocketAddr>() {
-        Ok(sa) => sa,
-        Err(_) => SocketAddr::new(addr.trim_matches(['[', ']']).parse().map_err(|_| bad())?, port),
-    };
-    Ok((host.trim().to_ascii_lowercase(), sa))
-}
-
 /// The error text of reqwest's source chain, without the URL (which we show ourselves).
 fn reason_of(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
@@ -155,8 +136,8 @@ fn reason_of(e: &reqwest::Error, timeout: Duration) -> String {
     }
 }
 
-/// A client for the request's TLS settings, built once per process and reused: building
-/// one loads the system trust store, which costs more than most requests here.
+/// A client for the request's TLS settings, built once per process and reused (with its
+/// pooled connections).
 fn client_for(req: &Request) -> Result<reqwest::Client, String> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
@@ -170,20 +151,19 @@ fn client_for(req: &Request) -> Result<reqwest::Client, String> {
     if let Some(c) = cache.lock().unwrap().get(&key) {
         return Ok(c.clone());
     }
-    let _ = crate::tls::cert::provider();
-    let mut b = reqwest::Client::builder().connect_timeout(req.timeout.min(Duration::from_secs(10)));
-    if let Some(pem) = &req.ca {
-        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("invalid `ca` file: {e}"))?;
-        if certs.is_empty() {
-            return Err("the `ca` file holds no PEM certificate".into());
-        }
-        // Like `curl --cacert`: the given CA replaces the system roots (and loading the
-        // system trust store, a few ms, is skipped).
-        b = b.tls_certs_only(certs);
-    }
-    if req.insecure {
-        b = b.danger_accept_invalid_certs(true);
-    }
+    // Like `curl --cacert`: a given CA replaces the system roots.
+    let ca = req.ca.as_deref().map(connect::ca_roots).transpose()?;
+    let verify = match (req.insecure, ca) {
+        (true, _) => Verify::AcceptAny,
+        (false, Some(roots)) => Verify::Roots(roots),
+        (false, None) => Verify::Roots(connect::system_roots_and(None)?),
+    };
+    let mut tls = connect::client_config(verify).map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+    // What reqwest offers itself for HTTP/1 only.
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(req.timeout.min(Duration::from_secs(10)))
+        .tls_backend_preconfigured(tls);
     for (h, a) in &req.resolve {
         b = b.resolve(h, *a);
     }
@@ -433,20 +413,15 @@ pub(crate) mod tests {
         let a = serve().await;
         let mut req = Request::new("GET", &format!("http://vantiq.example.test:{}/json", a.port()));
         req.resolve
-            .push(parse_resolve(&format!("vantiq.example.test:{}={a}", a.port()), 443).unwrap());
+            .push(connect::parse_resolve(&format!("vantiq.example.test:{}={a}", a.port()), 443).unwrap());
         assert_eq!(send(req).await.unwrap().status, 200);
-        assert_eq!(
-            parse_resolve("h=10.0.0.5", 443).unwrap(),
-            ("h".into(), "10.0.0.5:443".parse().unwrap())
-        );
-        assert!(parse_resolve("nonsense", 443).is_err());
     }
 
     #[tokio::test]
     async fn tls_is_verified_unless_insecure() {
-        let pki = crate::tls::cert::tests::Pki::new();
+        let pki = crate::tls::testing::Pki::new();
         let (leaf, key) = pki.leaf(&["vantiq.example.test"], 2024, 2080);
-        let a = crate::tls::cert::tests::serve_tls(&[&leaf, &pki.inter], &key).await;
+        let a = crate::tls::testing::serve_tls(&[&leaf, &pki.inter], &key).await;
         let url = format!("https://vantiq.example.test:{}/", a.port());
         let req = || {
             let mut r = Request::new("GET", &url);
@@ -465,5 +440,17 @@ pub(crate) mod tests {
         let mut r = req();
         r.insecure = true;
         assert_eq!(send(r).await.unwrap().status, 200);
+    }
+
+    #[tokio::test]
+    async fn a_ca_file_without_certificates_fails_the_request_even_when_insecure() {
+        let a = serve().await;
+        for insecure in [false, true] {
+            let mut r = Request::new("GET", &format!("http://{a}/json"));
+            r.ca = Some(b"not a certificate\n".to_vec());
+            r.insecure = insecure;
+            let e = send(r).await.unwrap_err().to_string();
+            assert_eq!(e, format!("GET http://{a}/json: the `ca` file holds no PEM certificate"));
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! Vantiq REST API as the public SDKs use it (`vantiq.rs`).
 
 pub mod client;
+pub mod connect;
 pub mod script;
 pub mod vantiq;
 

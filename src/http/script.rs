@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::engine::{Host, RhaiResultOf, fail, host};
 use crate::files::shown;
 use crate::http::client::{self as c, Body, Request};
+use crate::http::connect;
 use crate::http::vantiq as v;
 
 const OPTIONS: &[&str] = &[
@@ -116,7 +117,7 @@ fn build(ctx: &NativeCallContext, h: &Host, method: &str, url: &str, body: Optio
             None => vec![opt_string(ctx, r, "resolve")?],
         };
         for s in specs {
-            req.resolve.push(c::parse_resolve(&s, url_port).map_err(|e| fail(ctx, e))?);
+            req.resolve.push(connect::parse_resolve(&s, url_port).map_err(|e| fail(ctx, e))?);
         }
     }
     // The Vantiq host: reached where the configuration says, trusting its CA.

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::engine::Host;
 use crate::http::client::{self as c, Request, Response};
+use crate::http::connect;
 
 /// The resource the login check counts unless `[vantiq] check_resource` says otherwise: the
 /// SDKs' own tests make their first authenticated call on `types`.
@@ -179,7 +180,7 @@ pub fn apply_endpoint(h: &Host, req: &mut Request) {
             (false, Some((vh, vp))) => Some(format!("{vh}:{vp}={conn}")),
             (false, None) => None,
         };
-        if let Some((rh, addr)) = spec.and_then(|s| c::parse_resolve(&s, url_port).ok())
+        if let Some((rh, addr)) = spec.and_then(|s| connect::parse_resolve(&s, url_port).ok())
             && rh == url_host
             && !req.resolve.iter().any(|(x, _)| *x == rh)
         {
@@ -467,18 +468,9 @@ pub(crate) mod tests {
     }
 
     /// The same over TLS with a certificate for `vantiq.example.test` from `pki`.
-    pub(crate) async fn capture_tls(pki: &crate::tls::cert::tests::Pki, answer: Answer) -> (SocketAddr, Log) {
+    pub(crate) async fn capture_tls(pki: &crate::tls::testing::Pki, answer: Answer) -> (SocketAddr, Log) {
         let (leaf, key) = pki.leaf(&["vantiq.example.test"], 2024, 2080);
-        let chain = format!("{leaf}{}", pki.inter);
-        let certs: Vec<_> = rustls_pemfile::certs(&mut chain.as_bytes()).map(Result::unwrap).collect();
-        let key = rustls_pemfile::private_key(&mut key.as_bytes()).unwrap().unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(crate::tls::cert::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = tokio_rustls::TlsAcceptor::from(crate::tls::testing::server_config(&[&leaf, &pki.inter], &key));
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let seen: Log = Default::default();
@@ -547,7 +539,7 @@ pub(crate) mod tests {
     #[test]
     fn login_authenticates_then_counts_with_the_token_over_https() {
         let rt = rt();
-        let pki = crate::tls::cert::tests::Pki::new();
+        let pki = crate::tls::testing::Pki::new();
         let (addr, seen) = rt.block_on(capture_tls(&pki, vantiq_like()));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pw"), "pa55word-secret\n").unwrap();
@@ -639,7 +631,7 @@ pub(crate) mod tests {
     #[test]
     fn a_redirect_from_https_to_http_fails_and_sends_nothing_there() {
         let rt = rt();
-        let pki = crate::tls::cert::tests::Pki::new();
+        let pki = crate::tls::testing::Pki::new();
         let (plain, plain_seen) = rt.block_on(capture(vantiq_like()));
         let to = format!("http://127.0.0.1:{}", plain.port());
         let redirect: Answer = Arc::new(move |r: &Seen| (302, vec![("location".into(), format!("{to}{}", r.path))], String::new()));

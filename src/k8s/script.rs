@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kube_util::{Quantity, match_labels_selector};
 use rhai::plugin::*;
 use rhai::{Dynamic, Map, NativeCallContext};
 use serde_json::{Value, json};
@@ -198,28 +199,9 @@ fn i(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
 
-/// Parses a Kubernetes quantity (`55Gi`, `500M`, `1073741824`) to bytes.
+/// A Kubernetes quantity (`55Gi`, `500M`, `1073741824`) in bytes (exactly parsed).
 pub fn quantity_bytes(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len());
-    let (n, unit) = q.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    let m = match unit {
-        "" => 1.0,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "k" | "K" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "m" => 1e-3,
-        _ => return None,
-    };
-    Some(n * m)
+    Quantity::parse(q).map(Quantity::as_f64)
 }
 
 fn sts_ready(o: &Value) -> bool {
@@ -448,15 +430,7 @@ pub mod k8s {
                 // Scaled down: also wait until the removed pods have terminated, so that a
                 // stopped component really is stopped (no pod still writing while it terminates).
                 let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
-                let selector = o["spec"]["selector"]["matchLabels"]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default();
+                let selector = match_labels_selector(&o["spec"]["selector"]["matchLabels"]);
                 if selector.is_empty() {
                     return Ok::<(), K8sError>(());
                 }

@@ -8,7 +8,9 @@ use rhai::{Dynamic, Map, NativeCallContext};
 
 use crate::engine::{Host, RhaiResultOf, fail, host};
 use crate::files::shown;
-use crate::tls::{cert as c, license as l};
+use crate::http::connect::split_host_port;
+use crate::tls::remote::{self, RemoteOpts};
+use crate::tls::{checks as c, license as l, pem};
 
 /// Registers a key file's content as a secret, so it can never be printed.
 fn protect_key(h: &Host, path: &Path) {
@@ -51,13 +53,13 @@ fn remote_impl(ctx: &NativeCallContext, target: &str, opts: &Map) -> RhaiResultO
             .as_int()
             .map_err(|t| fail(ctx, format!("option `timeout` must be seconds (an integer), not {t}")))?,
     };
-    let mut o = c::RemoteOpts {
+    let mut o = RemoteOpts {
         sni: opt_str(ctx, opts, "sni")?,
         connect: opt_str(ctx, opts, "connect")?,
         ca: None,
     };
     if let Some(ca) = opt_str(ctx, opts, "ca")? {
-        o.ca = Some(c::read(&h.path(&ca)).map_err(|e| fail(ctx, shown(&h, e)))?);
+        o.ca = Some(pem::read(&h.path(&ca)).map_err(|e| fail(ctx, shown(&h, e)))?);
     } else if let Some(ca) = &h.vantiq().ca {
         // The customer's CA ([vantiq] ca) besides the system's trust store, as their
         // browsers trust it.
@@ -67,8 +69,8 @@ fn remote_impl(ctx: &NativeCallContext, target: &str, opts: &Map) -> RhaiResultO
     if o.connect.is_none()
         && let Some((name, addr)) = h.vantiq().connect.as_deref().and_then(|c| c.split_once('='))
     {
-        let (th, tp) = c::split_host_port(target);
-        let (nh, np) = c::split_host_port(name);
+        let (th, tp) = split_host_port(target);
+        let (nh, np) = split_host_port(name);
         if th.eq_ignore_ascii_case(&nh) && (!name.contains(':') || np == tp) {
             o.connect = Some(if addr.contains(':') {
                 addr.to_owned()
@@ -80,7 +82,7 @@ fn remote_impl(ctx: &NativeCallContext, target: &str, opts: &Map) -> RhaiResultO
     let what = format!("getting the certificate of `{target}`");
     let secs = u64::try_from(timeout.max(1)).unwrap_or(15);
     let r = h
-        .block(&what, Duration::from_secs(secs), c::remote(target, &o))
+        .block(&what, Duration::from_secs(secs), remote::remote(target, &o))
         .map_err(|e| fail(ctx, e))?;
     to_map(ctx, r)
 }
@@ -378,8 +380,8 @@ mod tests {
     use rhai::{Dynamic, Engine};
 
     use crate::engine::Host;
-    use crate::tls::cert::tests::Pki;
     use crate::tls::license::tests::Authority;
+    use crate::tls::testing::Pki;
 
     #[test]
     fn scripts_see_reports_but_never_secrets() {

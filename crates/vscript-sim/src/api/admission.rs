@@ -3,6 +3,7 @@
 //! (`rollout status`), the StatefulSet spec fields that may not change, and the PVC
 //! resize rules (only up, only with an expandable StorageClass).
 
+use kube_util::Quantity;
 use serde_json::{Value, json};
 
 use crate::store::{ApiError, Resource};
@@ -180,7 +181,7 @@ fn check_statefulset_update(r: &Resource, old: &Value, new: &Value) -> Result<()
 }
 
 fn check_pvc_resize(old: &Value, new: &Value, ctx: &UpdateContext) -> Result<(), ApiError> {
-    let size = |v: &Value| v["spec"]["resources"]["requests"]["storage"].as_str().and_then(parse_quantity);
+    let size = |v: &Value| v["spec"]["resources"]["requests"]["storage"].as_str().and_then(Quantity::parse);
     let (Some(before), Some(after)) = (size(old), size(new)) else {
         return Ok(());
     };
@@ -215,75 +216,10 @@ fn check_pvc_resize(old: &Value, new: &Value, ctx: &UpdateContext) -> Result<(),
     Ok(())
 }
 
-/// Parses a Kubernetes quantity (`55Gi`, `500M`, `1.5Ti`, `100m`, `1e3`, `1024`) into
-/// thousandths of the base unit, exactly.
-pub fn parse_quantity(s: &str) -> Option<i128> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    let (int_part, frac_part) = num.split_once('.').unwrap_or((num, ""));
-    let negative = int_part.starts_with('-');
-    let int_part = int_part.trim_start_matches(['+', '-']);
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let digits = format!("{int_part}{frac_part}");
-    if !digits.chars().all(|c| c.is_ascii_digit()) || digits.len() > 30 {
-        return None;
-    }
-    let mantissa: i128 = digits.parse().ok()?;
-    // value = mantissa * 10^-frac * multiplier, in thousandths.
-    let (num_mul, exp10): (i128, i32) = match suffix {
-        "" => (1, 0),
-        "Ki" => (1 << 10, 0),
-        "Mi" => (1 << 20, 0),
-        "Gi" => (1 << 30, 0),
-        "Ti" => (1 << 40, 0),
-        "Pi" => (1 << 50, 0),
-        "Ei" => (1 << 60, 0),
-        "m" => (1, -3),
-        "k" => (1, 3),
-        "M" => (1, 6),
-        "G" => (1, 9),
-        "T" => (1, 12),
-        "P" => (1, 15),
-        "E" => (1, 18),
-        e if e.starts_with(['e', 'E']) => (1, e[1..].parse().ok()?),
-        _ => return None,
-    };
-    let frac = i32::try_from(frac_part.len()).ok()?;
-    let exp = exp10 + 3 - frac;
-    let mut v = mantissa.checked_mul(num_mul)?;
-    if exp >= 0 {
-        v = v.checked_mul(10i128.checked_pow(u32::try_from(exp).ok()?)?)?;
-    } else {
-        v /= 10i128.checked_pow(u32::try_from(-exp).ok()?)?;
-    }
-    Some(if negative { -v } else { v })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::res;
-
-    #[test]
-    fn quantities_compare_across_suffixes() {
-        let q = |s| parse_quantity(s).unwrap();
-        assert_eq!(q("1Gi"), q("1024Mi"));
-        assert_eq!(q("1Ki"), q("1024"));
-        assert!(q("55Gi") > q("50Gi"));
-        assert!(q("50Gi") > q("50G"));
-        assert!(q("1.5Gi") > q("1Gi") && q("1.5Gi") < q("2Gi"));
-        assert_eq!(q("1T"), q("1000G"));
-        assert_eq!(q("1e3"), q("1k"));
-        assert_eq!(q("100m") * 10, q("1"));
-        assert_eq!(q("2Ti"), 2 * 1024 * q("1Gi"));
-        assert!(parse_quantity("lots").is_none());
-        assert!(parse_quantity("5Xi").is_none());
-    }
 
     #[test]
     fn job_create_gets_selector_labels_and_defaults() {

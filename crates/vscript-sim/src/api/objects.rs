@@ -389,15 +389,7 @@ fn status(store: &Arc<Store>, req: &Req, r: &'static Resource, ns: &str, name: &
 /// The `autoscaling/v1 Scale` view of a StatefulSet.
 fn scale_of(obj: &Value) -> Value {
     let m = &obj["metadata"];
-    let selector = obj["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|l| {
-            l.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+    let selector = kube_util::match_labels_selector(&obj["spec"]["selector"]["matchLabels"]);
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],

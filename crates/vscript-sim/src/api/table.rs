@@ -155,9 +155,9 @@ fn names(containers: &Value, field: &str) -> String {
 }
 
 fn match_labels(selector: &Value) -> String {
-    match selector["matchLabels"].as_object() {
-        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={}", s(v))).collect::<Vec<_>>().join(","),
-        _ => "<none>".to_owned(),
+    match kube_util::match_labels_selector(&selector["matchLabels"]) {
+        none if none.is_empty() => "<none>".to_owned(),
+        labels => labels,
     }
 }
 

@@ -6,34 +6,12 @@
 
 use std::sync::Arc;
 
+use kube_util::Quantity;
 use serde_json::{Value, json};
 
 use super::World;
 use super::clock::real;
 use crate::store::{name_of, now_rfc3339, res};
-
-/// Bytes of a Kubernetes quantity (`50Gi`, `55G`, `512Mi`, `1Ti`, `1000`).
-pub fn quantity_bytes(q: &str) -> Option<u128> {
-    let q = q.trim();
-    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(q.len());
-    let (num, unit) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: f64 = match unit {
-        "" => 1.0,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        _ => return None,
-    };
-    Some((n * mult) as u128)
-}
 
 /// Creates a claim (and its bound PV) when it does not exist yet.
 pub fn ensure_claim(w: &World, ns: &str, name: &str, vct: &Value, labels: &Value) {
@@ -88,7 +66,8 @@ pub fn reconcile_all(w: &Arc<World>) {
         if c["status"]["phase"] != "Bound" || want.is_empty() || have.is_empty() {
             continue;
         }
-        let (Some(wb), Some(hb)) = (quantity_bytes(want), quantity_bytes(have)) else {
+        let bytes = |q| Quantity::parse(q).and_then(Quantity::bytes);
+        let (Some(wb), Some(hb)) = (bytes(want), bytes(have)) else {
             continue;
         };
         if wb <= hb {

@@ -35,15 +35,7 @@ pub fn revision(sts: &Value) -> String {
 
 /// `a=b,c=d` from `spec.selector.matchLabels`.
 pub fn selector(sts: &Value) -> String {
-    sts["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
+    kube_util::match_labels_selector(&sts["spec"]["selector"]["matchLabels"])
 }
 
 fn ordinal(sts_name: &str, pod_name: &str) -> Option<u32> {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use kube_util::Quantity;
 use serde_json::Value;
 
 use super::seed::SeedOptions;
@@ -407,7 +408,7 @@ pub fn seed_from(tools: &Path, defaults: &SeedOptions) -> Result<(SeedOptions, V
     };
     take(vantiq_tag(&d), "vantiq.image.tag", &mut o.image_tag);
     take(
-        yaml_str(&d, "influxdb.persistence.size").filter(|s| super::pvc::quantity_bytes(s).is_some()),
+        yaml_str(&d, "influxdb.persistence.size").filter(|s| Quantity::parse(s).and_then(Quantity::bytes).is_some()),
         "influxdb.persistence.size",
         &mut o.influxdb_size,
     );
