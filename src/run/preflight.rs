@@ -581,7 +581,7 @@ fn check(req: &PreflightRequest, session: &Session) -> Result<u8, Failure> {
     }
     if let Some(tools) = &host.target().tools_dir {
         let sensitive = tools.join("targetCluster/deploy/sensitive");
-        match crate::tls::cert::inspect(&sensitive.join("fullchain.crt")) {
+        match crate::tls::checks::inspect(&sensitive.join("fullchain.crt")) {
             Ok(i) if i.first.days_left < 0 => r.add(Verdict::Failed, format!("the SSL certificate expired {}", i.first.not_after)),
             Ok(i) => r.add(
                 Verdict::Verified,
