@@ -46,6 +46,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
 }
 
 /// `[kubernetes]`: how vscript may talk to the API server beyond the kubeconfig.
@@ -57,6 +59,15 @@ pub struct KubernetesConfig {
     /// them. Empty by default: such a kubeconfig is refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_insecure_http_credentials: Vec<String>,
+}
+
+/// `[output]`: how a run shows itself.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Without a terminal, a progress line is written at least this often while a wait goes
+    /// on (seconds, default 10).
+    pub progress_seconds: Option<f64>,
 }
 
 /// `[files]`: more places scripts may read or write. Scripts read the tools dir, the run's
@@ -205,6 +216,11 @@ impl Config {
         let cfg: Config = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_owned()))?;
         cfg.vantiq.validate().map_err(|e| err(format!("[vantiq] {e}")))?;
         cfg.license.validate().map_err(|e| err(format!("[license] {e}")))?;
+        if let Some(s) = cfg.output.progress_seconds
+            && !(0.1..=3600.0).contains(&s)
+        {
+            return Err(err(format!("[output] `progress_seconds` must be between 0.1 and 3600, not {s}")));
+        }
         for (k, v) in &cfg.params {
             match v {
                 toml::Value::Table(t) => {
@@ -343,6 +359,14 @@ mod tests {
         let e = Config::parse("[vantiq]\nurl = \"https://x\"\nurll = 3\n", Path::new("vscript.toml")).unwrap_err();
         assert!(e.reason.contains("line 3"), "{e}");
         assert!(e.reason.contains("urll"), "{e}");
+    }
+
+    #[test]
+    fn progress_seconds_must_be_a_sensible_interval() {
+        let ok = Config::parse("[output]\nprogress_seconds = 5\n", Path::new("vscript.toml")).unwrap();
+        assert_eq!(ok.output.progress_seconds, Some(5.0));
+        let e = Config::parse("[output]\nprogress_seconds = 0\n", Path::new("vscript.toml")).unwrap_err();
+        assert!(e.reason.contains("progress_seconds"), "{e}");
     }
 
     #[test]

@@ -26,3 +26,33 @@ pub mod script_api;
 pub mod shipped;
 pub mod target;
 pub mod tls;
+
+/// `crate::outln!` that never panics: a closed stdout (`vscript … | head`) drops the text.
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `crate::errln!` that never panics: a closed stderr drops the text (secrets are the caller's
+/// business, as with `crate::errln!`). Lines go through the progress display, so a live
+/// progress line is not torn.
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        $crate::engine::host::progress::err_line(&format!($($t)*));
+    }};
+}
+
+/// `eprint!` that never panics (a prompt without a newline).
+#[macro_export]
+macro_rules! err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut e = std::io::stderr().lock();
+        let _ = write!(e, $($t)*);
+        let _ = e.flush();
+    }};
+}

@@ -104,11 +104,118 @@ pub fn definitions() -> Vec<(String, String)> {
         }
     }
     // Script functions have no declared return type; Rhai writes `-> ;`, which editors reject.
-    engine
+    let mut files: Vec<(String, String)> = engine
         .definitions()
         .iter_files()
         .map(|(name, text)| (name, tidy_definitions(&text.replace(") -> ;", ") -> ?;"))))
-        .collect()
+        .collect();
+    // The stdlib modules with their documentation (Rhai writes only the signatures).
+    for (name, src) in crate::shipped::STDLIB {
+        if let Some(doc) = module_doc(src) {
+            let file = format!("{name}.d.rhai");
+            let text = doc.definitions(name);
+            match files.iter_mut().find(|(f, _)| *f == file) {
+                Some(entry) => entry.1 = text,
+                None => files.push((file, text)),
+            }
+        }
+    }
+    files
+}
+
+/// A stdlib module's documentation: its `//!` header and its public functions, each with
+/// its parameters and `///` doc comment, in the order written.
+#[derive(Debug, Clone)]
+pub struct ModuleDoc {
+    pub header: Vec<String>,
+    /// `(name, parameters, doc lines)`.
+    pub functions: Vec<(String, Vec<String>, Vec<String>)>,
+}
+
+/// The documentation of a stdlib module's source (`None` when it does not compile).
+pub fn module_doc(src: &str) -> Option<ModuleDoc> {
+    let mut engine = rhai::Engine::new_raw();
+    engine.set_max_expr_depths(128, 64);
+    let ast = engine.compile(src).ok()?;
+    let header = src
+        .lines()
+        .take_while(|l| l.starts_with("//") || l.trim().is_empty())
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned())
+        .collect();
+    let mut functions: Vec<(usize, String, Vec<String>, Vec<String>)> = ast
+        .iter_fn_def()
+        .filter(|f| f.access != rhai::FnAccess::Private && !f.name.starts_with("anon$"))
+        .map(|f| {
+            let doc: Vec<String> = f
+                .comments
+                .iter()
+                .flat_map(|c| {
+                    c.lines()
+                        .map(|l| {
+                            let l = l.trim_start();
+                            let l = l.strip_prefix("///").unwrap_or(l);
+                            l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let params = f.params.iter().map(|p| p.to_string()).collect();
+            // In the order written (overloads: the shorter first).
+            let at = src.find(&format!("fn {}(", f.name)).unwrap_or(usize::MAX);
+            (at.saturating_add(f.params.len()), f.name.to_string(), params, doc)
+        })
+        .collect();
+    functions.sort_by_key(|(line, ..)| *line);
+    Some(ModuleDoc {
+        header,
+        functions: functions.into_iter().map(|(_, n, p, d)| (n, p, d)).collect(),
+    })
+}
+
+impl ModuleDoc {
+    /// The text `vscript doc MODULE` prints.
+    pub fn render(&self, module: &str) -> String {
+        let mut out = format!(
+            "module {module}
+"
+        );
+        for l in &self.header {
+            out.push_str(format!("    {l}").trim_end());
+            out.push('\n');
+        }
+        for (name, params, doc) in &self.functions {
+            out.push_str(&format!("\n{module}::{name}({})\n", params.join(", ")));
+            for l in doc {
+                out.push_str(format!("    {l}").trim_end());
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// The module as a Rhai definition file: the header and each function's doc comment
+    /// and signature (parameters and results are untyped, `?`, as in any script function).
+    pub fn definitions(&self, module: &str) -> String {
+        let mut out = format!("module {module};\n");
+        if !self.header.is_empty() {
+            out.push('\n');
+            for l in &self.header {
+                out.push_str(format!("//! {l}").trim_end());
+                out.push('\n');
+            }
+        }
+        for (name, params, doc) in &self.functions {
+            out.push('\n');
+            for l in doc {
+                out.push_str(format!("/// {l}").trim_end());
+                out.push('\n');
+            }
+            let ps: Vec<String> = params.iter().map(|p| format!("{p}: ?")).collect();
+            out.push_str(&format!("fn {name}({}) -> ?;\n", ps.join(", ")));
+        }
+        out
+    }
 }
 
 /// Drops the closures of script modules (`fn anon$<hash>`): not callable, and their names change between builds.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::run::report::Lang;
 
@@ -43,12 +44,14 @@ pub enum Cmd {
     /// Copy a shipped procedure or stdlib module into the tools dir to adapt it for a customer.
     Customize {
         /// A procedure (`minor_upgrade`) or stdlib module (`vantiq`).
+        #[arg(add = ArgValueCompleter::new(super::complete::procedures_and_modules))]
         name: String,
         #[command(flatten)]
         target: TargetArgs,
     },
     /// Show customised files' changes against their origin, and upstream changes not taken yet.
     Diff {
+        #[arg(add = ArgValueCompleter::new(super::complete::procedures_and_modules))]
         name: Option<String>,
         #[command(flatten)]
         target: TargetArgs,
@@ -59,9 +62,11 @@ pub enum Cmd {
         #[command(flatten)]
         target: TargetArgs,
     },
-    /// The API reference of every script function, generated from the registrations.
+    /// The reference: a procedure (header, parameters, steps), a stdlib module, or the script functions.
     Doc {
-        /// Show one function (`k8s::scale`, `scale`, or a module `k8s`).
+        /// A procedure (`minor_upgrade`), a stdlib module (`vantiq`, `incident`), a function
+        /// (`k8s::scale`, `scale`) or a module of functions (`k8s`); nothing: every function.
+        #[arg(add = ArgValueCompleter::new(super::complete::procedures_and_modules))]
         name: Option<String>,
         /// Write Rhai definition files (`*.d.rhai`) for editors into DIR instead.
         #[arg(long, value_name = "DIR", conflicts_with = "name")]
@@ -115,10 +120,10 @@ pub struct TargetArgs {
     #[arg(long)]
     pub cluster: Option<String>,
     /// The Vantiq namespace (default: vantiq.installation in cluster.properties).
-    #[arg(short = 'n', long = "namespace")]
+    #[arg(short = 'n', long = "namespace", add = ArgValueCompleter::new(super::complete::namespaces))]
     pub namespace: Option<String>,
     /// The kube context (default: the kubeconfig's current context).
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(super::complete::contexts))]
     pub context: Option<String>,
     /// The kubeconfig (default: targetCluster/kubeconfig).
     #[arg(long)]
@@ -134,9 +139,10 @@ pub struct TargetArgs {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Script path or procedure name.
+    #[arg(add = ArgValueCompleter::new(super::complete::procedures))]
     pub script: String,
     /// A parameter (repeatable): --set tag=1.31.0
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", add = ArgValueCompleter::new(super::complete::set_params))]
     pub set: Vec<String>,
     /// Read for real; write nothing: Kubernetes writes go with dryRun=All, file edits show a diff.
     #[arg(long)]
@@ -154,6 +160,13 @@ pub struct RunArgs {
     /// The language of `--report`.
     #[arg(long, value_enum, default_value_t = crate::run::report::Lang::En)]
     pub lang: crate::run::report::Lang,
+    /// The time zone of `--report`'s times: an IANA name (Asia/Tokyo), UTC, or +09:00
+    /// (default: JST for --lang ja, the machine's zone for en).
+    #[arg(long, value_name = "ZONE", value_parser = crate::run::report::Zone::parse)]
+    pub tz: Option<crate::run::report::Zone>,
+    /// Keep a successful rehearsal's files (the simulator's directory, the run's temp dir).
+    #[arg(long)]
+    pub keep: bool,
     /// Continue a failed or interrupted run: completed steps are skipped, its parameters and remembered values reused.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,

@@ -52,17 +52,17 @@ pub fn check(paths: &[PathBuf]) -> Result<u8, Failure> {
                 } else {
                     format!("  (params: {})", ps.join(", "))
                 };
-                println!("ok    {}{ps}", s.source_name)
+                crate::outln!("ok    {}{ps}", s.source_name)
             }
             Err(f) => {
                 bad += 1;
-                println!("FAIL  {}", s.source_name);
-                eprintln!("{}", f.message);
+                crate::outln!("FAIL  {}", s.source_name);
+                crate::errln!("{}", f.message);
             }
         }
     }
     if bad > 0 {
-        eprintln!("{bad} of {} script(s) have errors", scripts.len());
+        crate::errln!("{bad} of {} script(s) have errors", scripts.len());
         Ok(EXIT_FAILED)
     } else {
         Ok(EXIT_OK)

@@ -16,16 +16,16 @@ pub fn customize(name: &str, target: &TargetArgs) -> Result<u8, Failure> {
     let tools = require_tools(target)?;
     let path = crate::customize::customize(&tools, name).map_err(|e| Failure::usage(e.to_string()))?;
     match crate::customize::kind_of(name) {
-        Some(crate::customize::Kind::Stdlib) => eprintln!(
+        Some(crate::customize::Kind::Stdlib) => crate::errln!(
             "copied to {}: edit it there; every procedure run with this tools dir now imports it instead of the shipped `{name}`",
             path.display()
         ),
-        _ => eprintln!(
+        _ => crate::errln!(
             "copied to {}: edit it there; `vscript run {name}` now uses it for this tools dir",
             path.display()
         ),
     }
-    eprintln!("`vscript diff {name}` shows your changes and any upstream change to take over later");
+    crate::errln!("`vscript diff {name}` shows your changes and any upstream change to take over later");
     Ok(EXIT_OK)
 }
 

@@ -5,6 +5,7 @@
 
 pub mod args;
 mod check;
+mod complete;
 mod customize;
 mod doc;
 mod list;
@@ -22,6 +23,8 @@ use args::{Cli, Cmd, FleetCmd, FleetRunArgs, OutputFormat, RunArgs, TargetArgs};
 
 pub fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // `COMPLETE=bash vscript -- …`: the shell asks for completions (see `complete`).
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -52,12 +55,13 @@ pub fn main() -> ExitCode {
         } => doc::write_definitions(&dir),
         Cmd::Doc { name, .. } => doc::doc(name.as_deref()),
         Cmd::Fleet(FleetCmd::Run(args)) => fleet(args),
-        Cmd::Completions { shell } => {
-            let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "vscript", &mut buf);
-            out(&String::from_utf8_lossy(&buf));
-            Ok(EXIT_OK)
-        }
+        Cmd::Completions { shell } => match complete::registration(shell) {
+            Ok(text) => {
+                out(&text);
+                Ok(EXIT_OK)
+            }
+            Err(e) => Err(Failure::usage(e)),
+        },
         Cmd::Sim(cmd) => sim::sim(cmd),
     };
     match code {
@@ -120,6 +124,8 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         lang: args.lang,
         resume: args.resume,
         force_unlock: args.force_unlock,
+        tz: args.tz,
+        keep: args.keep,
     })
 }
 

@@ -26,13 +26,13 @@ pub fn sim(cmd: SimCmd) -> Result<u8, Failure> {
         SimCmd::Check { dir } => {
             let v = vscript_sim::check(&dir).map_err(|e| Failure::failed(format!("{e:#}")))?;
             if v.is_empty() {
-                println!("no invariant violations");
+                crate::outln!("no invariant violations");
                 Ok(EXIT_OK)
             } else {
                 for x in &v {
-                    println!("{} [{}] {}", x.at, x.rule, x.message);
+                    crate::outln!("{} [{}] {}", x.at, x.rule, x.message);
                 }
-                println!("{} violation(s)", v.len());
+                crate::outln!("{} violation(s)", v.len());
                 Ok(EXIT_FAILED)
             }
         }

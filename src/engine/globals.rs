@@ -415,7 +415,7 @@ fn ask(ctx: &NativeCallContext, h: &Host, message: &str) -> RhaiResultOf<bool> {
             format!("confirmation needed but there is no terminal to ask: \"{message}\"; re-run with --yes to answer yes"),
         ));
     }
-    eprint!("  ? {message} [y/N] ");
+    crate::err!("  ? {message} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
@@ -456,7 +456,7 @@ fn ask_typed(ctx: &NativeCallContext, h: &Host, message: &str, word: &str) -> Rh
             format!("\"{message}\" needs a typed confirmation: run it at a terminal and type `{word}`, or pass --set confirm={word}"),
         ));
     }
-    eprint!("  ? {message}\n    Type `{word}` to go on (anything else stops): ");
+    crate::err!("  ? {message}\n    Type `{word}` to go on (anything else stops): ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);

@@ -555,15 +555,66 @@ impl K8sClient {
 
     /// A container's log (or its last `tail` lines).
     pub async fn logs(&self, ns: &str, pod: &str, container: &str, tail: Option<i64>) -> Result<String, K8sError> {
+        self.logs_with(
+            ns,
+            pod,
+            container,
+            &LogOptions {
+                tail,
+                ..LogOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// A container's log, as `kubectl logs` reads it: the last `tail` lines, the lines of
+    /// the last `since_seconds`, of the previous instance (`previous`).
+    pub async fn logs_with(&self, ns: &str, pod: &str, container: &str, o: &LogOptions) -> Result<String, K8sError> {
         let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
         let lp = LogParams {
             container: Some(container.to_owned()),
-            tail_lines: tail,
+            tail_lines: o.tail,
+            since_seconds: o.since_seconds,
+            previous: o.previous,
             ..Default::default()
         };
         api.logs(pod, &lp)
             .await
             .map_err(|e| self.api_err(format!("read log of `{pod}` container `{container}`"), e))
+    }
+
+    /// Streams a container's log as `kubectl logs -f` does (with `tail`, `since_seconds`),
+    /// until it ends or `on_line` returns `Some`; no waiting for the container, no
+    /// reconnection: the console's follow.
+    pub async fn stream_logs<T>(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        o: &LogOptions,
+        mut on_line: impl FnMut(&str) -> Option<T>,
+    ) -> Result<Option<T>, K8sError> {
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        let lp = LogParams {
+            container: Some(container.to_owned()),
+            follow: true,
+            tail_lines: o.tail,
+            since_seconds: o.since_seconds,
+            ..Default::default()
+        };
+        let op = || format!("follow log of `{pod}` container `{container}`");
+        let reader = api.log_stream(pod, &lp).await.map_err(|e| self.api_err(op(), e))?;
+        let mut lines = std::pin::pin!(reader.lines());
+        while let Some(line) = lines.try_next().await.map_err(|e| K8sError::Api {
+            op: op(),
+            reason: e.to_string(),
+            transient: true,
+        })? {
+            if let Some(t) = on_line(&line) {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
     }
 
     /// Streams a container's log line by line, calling `on_line` for each; `on_line`
@@ -805,6 +856,29 @@ pub fn container_instance(pod: &Value, container: &str) -> Option<(i64, Instance
         };
         Some((c["restartCount"].as_i64().unwrap_or(0), s))
     })
+}
+
+/// How a log is read (`kubectl logs --tail --since --previous`).
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub tail: Option<i64>,
+    pub since_seconds: Option<i64>,
+    pub previous: bool,
+}
+
+/// A pod's phase as `kubectl get pods` would sum it up: `Running`, `Pending
+/// (ContainerCreating)`, `Succeeded`…
+pub fn pod_phase(pod: &Value) -> String {
+    let phase = pod["status"]["phase"].as_str().unwrap_or("Pending");
+    let waiting = ["initContainerStatuses", "containerStatuses"].iter().find_map(|k| {
+        pod["status"][k]
+            .as_array()
+            .and_then(|cs| cs.iter().find_map(|c| c["state"]["waiting"]["reason"].as_str()))
+    });
+    match waiting {
+        Some(r) => format!("{phase} ({r})"),
+        None => phase.to_owned(),
+    }
 }
 
 /// Whether a pod's (init) container is running or has run.

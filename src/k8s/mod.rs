@@ -1,6 +1,7 @@
 //! The cluster: a kube-rs client (`client.rs`) and its Rhai surface (`script.rs`).
 
 pub mod client;
+pub mod describe;
 pub mod kinds;
 pub mod script;
 

@@ -204,6 +204,86 @@ pub fn quantity_bytes(q: &str) -> Option<f64> {
     Quantity::parse(q).map(Quantity::as_f64)
 }
 
+/// `"10m"`, `"2h"`, `"30s"`, `"1d"` or a number of seconds, in seconds.
+fn since(v: &Dynamic) -> Option<i64> {
+    if let Ok(n) = v.as_int() {
+        return (n > 0).then_some(n);
+    }
+    let s = v.clone().into_string().ok()?;
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+/// The container `kubectl logs POD` reads: the `kubectl.kubernetes.io/default-container`
+/// annotation, else the first container.
+fn default_container(pod: &Value) -> Option<String> {
+    pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"]
+        .as_str()
+        .or_else(|| pod["spec"]["containers"][0]["name"].as_str())
+        .map(str::to_owned)
+}
+
+/// A follow that ended with an error: in the console, Ctrl-C is how a follow is ended —
+/// a normal stop, said on stderr; anywhere else it is the error it is.
+fn stopped_follow<E: std::fmt::Display>(ctx: &NativeCallContext, h: &Host, e: BlockError<E>) -> RhaiResultOf<()> {
+    match e {
+        BlockError::Cancelled(_) if h.opts().console => {
+            h.info("stopped following (Ctrl-C)");
+            Ok(())
+        }
+        e => Err(fail(ctx, e)),
+    }
+}
+
+/// Streams the log of a Job's pod (its first container) while the Job runs, each line
+/// printed and shown on the progress line; returns when the log ends.
+async fn job_logs(h: &Host, c: &K8sClient, ns: &str, job: &str) {
+    let Ok(pods) = K8sClient::kind("Pod") else { return };
+    let sel = format!("job-name={job}");
+    let found = c
+        .wait_for_selected(&pods, ns, &sel, |all| {
+            let started = all.iter().find_map(|p| {
+                let container = p["spec"]["containers"][0]["name"].as_str()?;
+                crate::k8s::client::container_started(p, container)
+                    .then(|| (p["metadata"]["name"].as_str().unwrap_or("").to_owned(), container.to_owned()))
+            });
+            match started {
+                Some(pc) => Check::Done(pc),
+                None => {
+                    if let Some(p) = all.first() {
+                        h.progress_event(&format!(
+                            "pod {}: {}",
+                            p["metadata"]["name"].as_str().unwrap_or(""),
+                            crate::k8s::client::pod_phase(p)
+                        ));
+                    }
+                    Check::Pending
+                }
+            }
+        })
+        .await;
+    let Ok((pod, container)) = found else { return };
+    // Shown only: a plain stream (`kubectl logs -f`), without the reconnection of
+    // `follow_logs` — a broken stream ends the display, not the wait.
+    let o = crate::k8s::client::LogOptions::default();
+    let _ = c
+        .stream_logs(ns, &pod, &container, &o, |line| {
+            h.say("  │", "2", line);
+            h.progress_event(line);
+            None::<()>
+        })
+        .await;
+}
+
 fn sts_ready(o: &Value) -> bool {
     let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
     let st = &o["status"];
@@ -422,7 +502,11 @@ pub mod k8s {
                     .wait_for(&k, &ns, sts, |o| match o {
                         None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
                         Some(o) => {
-                            *last.lock().unwrap() = describe_sts(o);
+                            {
+                                let seen = describe_sts(o);
+                                h.progress_event(&seen);
+                                *last.lock().unwrap() = seen;
+                            }
                             if sts_ready(o) { Check::Done(o.clone()) } else { Check::Pending }
                         }
                     })
@@ -443,7 +527,9 @@ pub mod k8s {
                     });
                     match going {
                         Some(p) => {
-                            *last.lock().unwrap() = format!("pod `{}` still terminating", p["metadata"]["name"].as_str().unwrap_or(""));
+                            let seen = format!("pod `{}` still terminating", p["metadata"]["name"].as_str().unwrap_or(""));
+                            h.progress_event(&seen);
+                            *last.lock().unwrap() = seen;
                             Check::Pending
                         }
                         None => Check::Done(()),
@@ -485,7 +571,11 @@ pub mod k8s {
                 c.wait_for(&k, &ns, sts, |o| match o {
                     None => Check::Failed(format!("StatefulSet `{sts}` not found in namespace `{ns}`")),
                     Some(o) => {
-                        *last.lock().unwrap() = describe_sts(o);
+                        {
+                            let seen = describe_sts(o);
+                            h.progress_event(&seen);
+                            *last.lock().unwrap() = seen;
+                        }
                         let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
                         let st = &o["status"];
                         let revs_ok = st["updateRevision"].is_null() || st["currentRevision"] == st["updateRevision"] || want == 0;
@@ -598,6 +688,7 @@ pub mod k8s {
     }
 
     /// Waits until a Job completes; fails when it fails (with the tail of its log).
+    /// The Job's log is printed while it runs (like `kubectl logs -f job/NAME`).
     /// Returns `"Complete"`.
     /// ```rhai
     /// k8s::wait_job("mongobackup-manual", 1800);
@@ -607,7 +698,7 @@ pub mod k8s {
         wait_job_in(ctx, job, timeout, Map::new())
     }
 
-    /// Waits for a Job, with options.
+    /// Waits for a Job, with options: `ns`, `logs` (`false`: do not print the Job's log).
     #[rhai_fn(return_raw, name = "wait_job")]
     pub fn wait_job_in(ctx: NativeCallContext, job: &str, timeout: i64, opts: Map) -> RhaiResultOf<String> {
         let limit = secs(&ctx, timeout)?;
@@ -624,11 +715,11 @@ pub mod k8s {
         };
         let what = format!("waiting for Job `{ns}/{job}` to complete");
         let key = json!(["k8s.wait_job", ns, job]);
+        // The job's log is streamed while it runs, as the runbook's `kubectl logs -f` shows it.
+        let stream_logs = opts.get("logs").and_then(|v| v.as_bool().ok()).unwrap_or(true);
         let r = h.observe(key, || {
-            h.block(
-                &what,
-                limit,
-                c.wait_for(&k, &ns, job, |o| match o {
+            h.block(&what, limit, async {
+                let wait = c.wait_for(&k, &ns, job, |o| match o {
                     None => Check::Failed(format!("Job `{job}` not found in namespace `{ns}`")),
                     Some(o) => {
                         if cond(o, "Complete").is_some() {
@@ -643,8 +734,22 @@ pub mod k8s {
                             Check::Pending
                         }
                     }
-                }),
-            )
+                });
+                if !stream_logs {
+                    return wait.await;
+                }
+                let logs = job_logs(&h, &c, &ns, job);
+                tokio::pin!(wait);
+                tokio::pin!(logs);
+                tokio::select! {
+                    r = &mut wait => {
+                        // The job ended: its log ends too; show its last lines.
+                        let _ = tokio::time::timeout(Duration::from_secs(2), &mut logs).await;
+                        r
+                    }
+                    () = &mut logs => wait.await,
+                }
+            })
         });
         match r {
             Ok(()) => Ok("Complete".into()),
@@ -681,16 +786,116 @@ pub mod k8s {
         logs_in(ctx, pod, container, Map::new())
     }
 
-    /// A container's log, with options (`tail`, `ns`).
+    /// A pod's log, like `kubectl logs`: the default container (the pod's
+    /// `kubectl.kubernetes.io/default-container`, else its first), or the options'.
+    /// ```rhai
+    /// k8s::logs("vantiq-0")
+    /// ```
+    #[rhai_fn(return_raw, name = "logs")]
+    pub fn logs_pod(ctx: NativeCallContext, pod: &str) -> RhaiResultOf<String> {
+        logs_in(ctx, pod, "", Map::new())
+    }
+
+    /// A pod's log with options, like `kubectl logs`: `container` (default: the pod's
+    /// default container), `tail` (lines), `since` (`"10m"`, `"2h"`, `"30s"` or seconds),
+    /// `previous` (the instance before the last restart), `follow` (print lines as they
+    /// come until the log ends, `timeout` seconds pass — default a day — or Ctrl-C, which
+    /// in the console is a normal stop), `ns`.
+    /// ```rhai
+    /// k8s::logs("vantiq-0", #{ container: "load-model", since: "10m", tail: 50 });
+    /// k8s::logs("vantiq-0", #{ previous: true });
+    /// k8s::logs("vantiq-0", #{ follow: true, tail: 20 });
+    /// ```
+    #[rhai_fn(return_raw, name = "logs")]
+    pub fn logs_pod_in(ctx: NativeCallContext, pod: &str, opts: Map) -> RhaiResultOf<String> {
+        let container = opts.get("container").map(|c| c.to_string()).unwrap_or_default();
+        logs_in(ctx, pod, &container, opts)
+    }
+
+    /// A container's log, with options (`tail`, `since`, `previous`, `follow`, `ns`; see
+    /// `k8s::logs(pod, options)`).
     #[rhai_fn(return_raw, name = "logs")]
     pub fn logs_in(ctx: NativeCallContext, pod: &str, container: &str, opts: Map) -> RhaiResultOf<String> {
         let tail = opts.get("tail").and_then(|v| v.as_int().ok());
+        let since_seconds = match opts.get("since") {
+            None => None,
+            Some(v) => Some(since(v).ok_or_else(|| {
+                fail(
+                    &ctx,
+                    format!("`since: {v}` is not a duration like \"10m\", \"2h\", \"30s\" or a number of seconds"),
+                )
+            })?),
+        };
+        let previous = opts.get("previous").and_then(|v| v.as_bool().ok()).unwrap_or(false);
+        let follow = opts.get("follow").and_then(|v| v.as_bool().ok()).unwrap_or(false);
         let call = call(&ctx, &opts)?;
-        let key = json!(["k8s.logs", call.ns, pod, container, tail]);
+        let container = if container.is_empty() {
+            let pods = K8sClient::kind("Pod").or_fail(&ctx)?;
+            let key = json!(["k8s.get", "Pod", call.ns, pod]);
+            let p: Value = call.read(&ctx, key, &format!("reading pod `{pod}`"), None, || {
+                call.c.get_required(&pods, &call.ns, pod)
+            })?;
+            default_container(&p).ok_or_else(|| fail(&ctx, format!("pod `{pod}` has no container")))?
+        } else {
+            container.to_owned()
+        };
+        let o = crate::k8s::client::LogOptions {
+            tail,
+            since_seconds,
+            previous,
+        };
+        if follow {
+            let limit = secs(&ctx, opts.get("timeout").and_then(|v| v.as_int().ok()).unwrap_or(86_400))?;
+            let h = &call.h;
+            let what = format!("following the log of `{}/{pod}` container `{container}`", call.ns);
+            let r = h.block(
+                &what,
+                limit,
+                call.c.stream_logs(&call.ns, pod, &container, &o, |line| {
+                    h.say("  │", "2", line);
+                    h.progress_event(line);
+                    None::<()>
+                }),
+            );
+            return match r {
+                Ok(_) => Ok(String::new()),
+                Err(e) => stopped_follow(&ctx, h, e).map(|_| String::new()),
+            };
+        }
+        let key = json!(["k8s.logs", call.ns, pod, container, tail, since_seconds, previous]);
         let s: String = call.read(&ctx, key, &format!("reading the log of `{pod}`"), None, || {
-            call.c.logs(&call.ns, pod, container, tail)
+            call.c.logs_with(&call.ns, pod, &container, &o)
         })?;
         Ok(call.h.secrets().redact(&s))
+    }
+
+    /// A pod the way `kubectl describe pod` shows it: status, node, IP, each container's
+    /// state, readiness, restarts and image, the conditions, and the pod's events.
+    /// ```rhai
+    /// k8s::describe("vantiq-0")
+    /// ```
+    #[rhai_fn(return_raw, name = "describe")]
+    pub fn describe(ctx: NativeCallContext, pod: &str) -> RhaiResultOf<String> {
+        describe_in(ctx, pod, Map::new())
+    }
+
+    /// A pod with its events, with options (`ns`).
+    #[rhai_fn(return_raw, name = "describe")]
+    pub fn describe_in(ctx: NativeCallContext, pod: &str, opts: Map) -> RhaiResultOf<String> {
+        let pods = K8sClient::kind("Pod").or_fail(&ctx)?;
+        let events = K8sClient::kind("Event").or_fail(&ctx)?;
+        let call = call(&ctx, &opts)?;
+        let key = json!(["k8s.get", "Pod", call.ns, pod]);
+        let p: Value = call.read(&ctx, key, &format!("reading pod `{pod}`"), None, || {
+            call.c.get_required(&pods, &call.ns, pod)
+        })?;
+        let key = json!(["k8s.list", "Event", call.ns, ""]);
+        let all: Vec<Value> = call.read(&ctx, key, "reading the events", None, || call.c.list(&events, &call.ns, ""))?;
+        let mine: Vec<Value> = all
+            .into_iter()
+            .filter(|e| e["involvedObject"]["name"] == pod && e["involvedObject"]["kind"].as_str().is_none_or(|k| k == "Pod"))
+            .collect();
+        Ok(call.h.secrets().redact(&crate::k8s::describe::pod(&p, &mine)))
     }
 
     /// Follows a container's log (like `kubectl logs -f POD -c CONTAINER`), printing each
@@ -750,6 +955,7 @@ pub mod k8s {
                     if !quiet {
                         hh.say("  │", "2", line);
                     }
+                    hh.progress_event(line);
                     if let Some(f) = &fail_re
                         && f.is_match(line)
                     {
@@ -776,6 +982,7 @@ pub mod k8s {
                 &ctx,
                 format!("the log of `{pod}` container `{container}` ended without a line matching /{until}/"),
             )),
+            Err(crate::engine::GateError::Failed(e @ BlockError::Cancelled(_))) => stopped_follow(&ctx, &h, e).map(|_| String::new()),
             Err(e) => Err(fail(&ctx, e)),
         }
     }
@@ -917,6 +1124,7 @@ pub mod k8s {
                     Some(o) => {
                         let cap = o["status"]["capacity"]["storage"].as_str().unwrap_or("").to_owned();
                         let ok = quantity_bytes(&cap).is_some_and(|b| b >= want);
+                        h.progress_event(&format!("capacity {}", if cap.is_empty() { "unknown" } else { &cap }));
                         *last.lock().unwrap() = cap;
                         if ok { Check::Done(()) } else { Check::Pending }
                     }
@@ -941,6 +1149,10 @@ pub mod k8s {
                 &format!("waiting for pod `{ns}/{pod}` to be ready"),
                 limit,
                 c.wait_for(&k, &ns, pod, |o| {
+                    h.progress_event(&match o {
+                        None => "not created yet".to_owned(),
+                        Some(o) => format!("pod {}", crate::k8s::client::pod_phase(o)),
+                    });
                     let ready = o
                         .and_then(|o| o["status"]["conditions"].as_array().cloned())
                         .unwrap_or_default()

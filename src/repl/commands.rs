@@ -192,7 +192,7 @@ impl Repl<'_> {
         match Arc::try_unwrap(old) {
             Ok(old) => self.host = Arc::new(old.retarget(target)),
             Err(_) => {
-                eprintln!("vscript: warning: secrets read before this switch may not be redacted any more");
+                crate::errln!("vscript: warning: secrets read before this switch may not be redacted any more");
                 let mut fresh = self.session.host(None, self.dry_run, false, false);
                 *fresh.target_mut() = target;
                 fresh.reset_sandbox();

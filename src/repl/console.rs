@@ -33,15 +33,15 @@ pub(super) fn install_ctrl_c(rt: &tokio::runtime::Runtime, slot: CancelSlot) {
             let Some(c) = current else { continue };
             if !c.is_tripped() {
                 presses = 1;
-                eprintln!("\nvscript: Ctrl-C — stopping the running command");
+                crate::errln!("\nvscript: Ctrl-C — stopping the running command");
                 c.trip();
             } else {
                 presses += 1;
                 if presses >= 3 {
-                    eprintln!("vscript: the command does not stop; leaving");
+                    crate::errln!("vscript: the command does not stop; leaving");
                     std::process::exit(i32::from(EXIT_ABORTED));
                 }
-                eprintln!("still stopping (Ctrl-C once more to leave vscript)");
+                crate::errln!("still stopping (Ctrl-C once more to leave vscript)");
             }
         }
     });
@@ -61,7 +61,7 @@ impl Repl<'_> {
         let mut rl: Editor<ReplHelper, DefaultHistory> = match Editor::with_config(config) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: cannot start the line editor: {e}");
+                crate::errln!("error: cannot start the line editor: {e}");
                 return EXIT_FAILED;
             }
         };
@@ -75,10 +75,10 @@ impl Repl<'_> {
             if h.exists()
                 && let Err(e) = rl.load_history(h)
             {
-                eprintln!("vscript: warning: cannot read history {}: {e}", h.display());
+                crate::errln!("vscript: warning: cannot read history {}: {e}", h.display());
             }
         }
-        eprintln!("Type :help for help, Tab to complete, Ctrl-D to leave.");
+        crate::errln!("Type :help for help, Tab to complete, Ctrl-D to leave.");
         loop {
             let prompt = self.prompt();
             let styled = if self.host.out().color {
@@ -95,7 +95,7 @@ impl Repl<'_> {
                         && let Some(h) = &history
                         && let Err(e) = rl.append_history(h)
                     {
-                        eprintln!("vscript: warning: cannot write history {}: {e}", h.display());
+                        crate::errln!("vscript: warning: cannot write history {}: {e}", h.display());
                     }
                     let reply = self.handle(&line);
                     reply.print();
@@ -106,7 +106,7 @@ impl Repl<'_> {
                 Err(ReadlineError::Interrupted) => continue,
                 Err(ReadlineError::Eof) => break,
                 Err(e) => {
-                    eprintln!("error: reading the terminal: {e}");
+                    crate::errln!("error: reading the terminal: {e}");
                     return EXIT_FAILED;
                 }
             }

@@ -38,7 +38,7 @@ impl CommandLock {
         let taken = self.0.lock().unwrap().take();
         if let Some(held) = taken {
             held.release(host);
-            eprintln!("vscript: released the maintenance lock");
+            crate::errln!("vscript: released the maintenance lock");
         }
     }
 }

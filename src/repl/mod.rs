@@ -39,7 +39,7 @@ pub fn main(target: &TargetSpec, params: BTreeMap<String, String>, dry_run: bool
         let slot: CancelSlot = Arc::new(Mutex::new(None));
         install_ctrl_c(&session.bg, slot.clone());
         let mut repl = Repl::new(&session, dry_run, slot);
-        eprintln!("{}", session.banner("incident console", dry_run));
+        crate::errln!("{}", session.banner("incident console", dry_run));
         let code = if std::io::stdin().is_terminal() {
             let history = history.clone().or_else(default_history);
             repl.interactive(history)
@@ -49,8 +49,12 @@ pub fn main(target: &TargetSpec, params: BTreeMap<String, String>, dry_run: bool
         drop(repl);
         code
     };
-    session.invariant_report();
-    session.close();
+    let violations = session.invariant_report();
+    // A rehearsal console that ended well leaves nothing behind.
+    let clean = code == crate::run::EXIT_OK && violations.is_none_or(|v| v.is_empty());
+    if let Some(dir) = session.close(clean) {
+        crate::errln!("vscript: rehearsal files kept in {}", dir.display());
+    }
     Ok(code)
 }
 
@@ -99,7 +103,7 @@ impl Reply {
             let _ = so.flush();
         }
         for e in [&self.note, &self.err].into_iter().flatten() {
-            eprintln!("{e}");
+            crate::errln!("{e}");
         }
     }
 }
@@ -191,9 +195,9 @@ impl<'s> Repl<'s> {
                     let msg = engine::render::render_eval(&e, name, &lookup);
                     if shown.contains(&msg) {
                         // A module importing a broken one fails with the same error.
-                        eprintln!("vscript: module `{name}` is not available in this session either (same error)");
+                        crate::errln!("vscript: module `{name}` is not available in this session either (same error)");
                     } else {
-                        eprintln!("vscript: module `{name}` is not available in this session:\n{msg}");
+                        crate::errln!("vscript: module `{name}` is not available in this session:\n{msg}");
                         shown.push(msg);
                     }
                 }

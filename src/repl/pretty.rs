@@ -108,29 +108,58 @@ fn flow(v: &Value) -> String {
     }
 }
 
-/// Columns padded to the widest cell; the last column is not padded.
+/// The terminal's width when stdout is a terminal (tables are fitted to it), else none.
+fn terminal_width() -> Option<u16> {
+    console::Term::stdout().size_checked().map(|(_, cols)| cols)
+}
+
+/// Columns two spaces apart, like kubectl's; the last column is not padded. Fitted to the
+/// terminal's width when stdout is one: the widest columns wrap, the first (the name) never.
 pub fn table(headers: &[String], rows: &[Vec<String>]) -> String {
-    let n = headers.len();
-    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            w[i] = w[i].max(c.chars().count());
+    table_fitted(headers, rows, terminal_width())
+}
+
+/// [`table`] for a given width (`None`: as wide as it takes).
+pub fn table_fitted(headers: &[String], rows: &[Vec<String>], width: Option<u16>) -> String {
+    use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING);
+    match width {
+        Some(w) => {
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_width(w);
+        }
+        None => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
         }
     }
-    let line = |cells: &[String]| -> String {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:width$}  ", width = w[i]));
-            }
+    t.set_header(headers.to_vec());
+    for r in rows {
+        t.add_row(r.clone());
+    }
+    let n = headers.len();
+    for (i, c) in t.column_iter_mut().enumerate() {
+        c.set_padding((0, if i + 1 == n { 0 } else { 2 }));
+        if i == 0 {
+            c.set_constraint(ColumnConstraint::ContentWidth);
         }
-        s.trim_end().to_owned()
+    }
+    t.lines().map(|l| l.trim_end().to_owned()).collect::<Vec<_>>().join("\n")
+}
+
+/// Where a column goes in a table of maps: kubectl's order (`NAME READY STATUS RESTARTS`,
+/// the rest, `AGE` last).
+fn column_rank(key: &str) -> (u8, String) {
+    let rank = match key {
+        "name" => 0,
+        "kind" => 1,
+        "ready" => 2,
+        "status" => 3,
+        "restarts" => 4,
+        "age" => 9,
+        _ => 5,
     };
-    let mut out = vec![line(headers)];
-    out.extend(rows.iter().map(|r| line(r)));
-    out.join("\n")
+    (rank, key.to_owned())
 }
 
 /// A list of maps as a table: `name` first, then the other keys.
@@ -149,7 +178,7 @@ fn map_table(a: &[Value]) -> Option<String> {
     if keys.len() > 8 || nested > objs.len() {
         return None;
     }
-    keys.sort_by_key(|k| (k != "name", k.clone()));
+    keys.sort_by_key(|k| column_rank(k));
     let rows: Vec<Vec<String>> = objs
         .iter()
         .map(|o| keys.iter().map(|k| o.get(k).map(cell).unwrap_or_default()).collect())
@@ -244,35 +273,7 @@ fn kube_table(a: &[Value]) -> Option<String> {
 
 /// `(READY, STATUS, RESTARTS)` of a pod, as kubectl shows them.
 pub fn pod_summary(v: &Value) -> (String, String, i64) {
-    let statuses = v["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
-    let total = v["spec"]["containers"].as_array().map(Vec::len).unwrap_or(statuses.len());
-    let ready = statuses.iter().filter(|s| s["ready"].as_bool() == Some(true)).count();
-    let restarts: i64 = statuses.iter().map(|s| s["restartCount"].as_i64().unwrap_or(0)).sum();
-    let mut status = v["status"]["phase"].as_str().unwrap_or("Unknown").to_owned();
-    let inits = v["status"]["initContainerStatuses"].as_array().cloned().unwrap_or_default();
-    let init_total = v["spec"]["initContainers"].as_array().map(Vec::len).unwrap_or(inits.len());
-    let init_done = inits
-        .iter()
-        .filter(|s| s["state"]["terminated"]["exitCode"].as_i64() == Some(0))
-        .count();
-    if let Some(r) = inits
-        .iter()
-        .find_map(|s| s["state"]["waiting"]["reason"].as_str().filter(|r| *r != "PodInitializing"))
-    {
-        status = format!("Init:{r}");
-    } else if init_total > 0 && init_done < init_total {
-        status = format!("Init:{init_done}/{init_total}");
-    } else if let Some(r) = statuses.iter().find_map(|s| {
-        s["state"]["waiting"]["reason"]
-            .as_str()
-            .or_else(|| s["state"]["terminated"]["reason"].as_str())
-    }) {
-        status = r.to_owned();
-    }
-    if !v["metadata"]["deletionTimestamp"].is_null() {
-        status = "Terminating".into();
-    }
-    (format!("{ready}/{total}"), status, restarts)
+    crate::k8s::describe::summary(v)
 }
 
 fn job_status(v: &Value) -> String {
@@ -455,6 +456,9 @@ mod tests {
             { "status": "Pending", "name": "vantiq-1", "ready": "0/1" },
         ]));
         assert_eq!(out, "name      ready  status\nvantiq-0  1/1    Running\nvantiq-1  0/1    Pending");
+        // kubectl's order: NAME READY STATUS RESTARTS AGE.
+        let out = r(json!([{ "age": "4m", "status": "Running", "restarts": 0, "name": "vantiq-0", "ready": "1/1" }]));
+        assert_eq!(out.lines().next().unwrap(), "name      ready  status   restarts  age");
     }
 
     #[test]
@@ -475,6 +479,21 @@ mod tests {
         assert_eq!(lines[0], "NAME       READY  STATUS   RESTARTS  AGE");
         assert!(lines[1].starts_with("vantiq-0   1/1    Running  2         "), "{out}");
         assert!(lines[2].starts_with("mongodb-0  0/1    Pending  2"), "{out}");
+    }
+
+    #[test]
+    fn tables_fit_the_terminal_width_and_never_wrap_the_name() {
+        let headers = vec!["name".to_owned(), "message".to_owned()];
+        let rows = vec![vec![
+            "vantiq-0".to_owned(),
+            "Back-off restarting failed container vantiq in pod vantiq-0".to_owned(),
+        ]];
+        let wide = table_fitted(&headers, &rows, None);
+        assert_eq!(wide.lines().count(), 2, "{wide}");
+        let narrow = table_fitted(&headers, &rows, Some(40));
+        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
+        assert!(narrow.lines().count() > 2, "the message wraps: {narrow}");
+        assert!(narrow.lines().nth(1).unwrap().starts_with("vantiq-0  "), "{narrow}");
     }
 
     #[test]

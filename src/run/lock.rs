@@ -205,7 +205,7 @@ fn confirm_force(host: &Host) -> Result<(), Failure> {
         .block("reading the maintenance lock", Duration::from_secs(30), c.get(&kind, &ns, LEASE))
         .map_err(|e| Failure::failed(format!("cannot read the maintenance lock: {e}")))?;
     let Some(cur) = cur else {
-        eprintln!("vscript: --force-unlock: nobody holds the maintenance lock of namespace `{ns}`");
+        crate::errln!("vscript: --force-unlock: nobody holds the maintenance lock of namespace `{ns}`");
         return Ok(());
     };
     let spec = &cur["spec"];
@@ -216,11 +216,11 @@ fn confirm_force(host: &Host) -> Result<(), Failure> {
         .ok();
     let duration = spec["leaseDurationSeconds"].as_i64().unwrap_or(DURATION_SECS);
     let age_text = age.map(|a| format!("{a} s ago")).unwrap_or_else(|| "at an unknown time".into());
-    eprintln!("vscript: the maintenance lock of namespace `{ns}` is held by {holder}, last renewed {renewed} ({age_text})");
+    crate::errln!("vscript: the maintenance lock of namespace `{ns}` is held by {holder}, last renewed {renewed} ({age_text})");
     let fresh = age.is_none_or(|a| a < duration);
     let yes = host.opts().yes
         || (host.opts().interactive && {
-            eprint!("  ? Remove the maintenance lock of namespace `{ns}` held by another run? [y/N] ");
+            crate::err!("  ? Remove the maintenance lock of namespace `{ns}` held by another run? [y/N] ");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
@@ -240,7 +240,7 @@ fn confirm_force(host: &Host) -> Result<(), Failure> {
             "refusing --force-unlock: {why}. Stop that run first, or wait until its lease expires; to remove it anyway, run at a terminal and type the namespace"
         )));
     }
-    eprint!("  ! {why}.\n  ? Type the namespace `{ns}` to remove its lock anyway: ");
+    crate::err!("  ! {why}.\n  ? Type the namespace `{ns}` to remove its lock anyway: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
@@ -276,7 +276,7 @@ pub fn take_for(host: &Host, bg: &tokio::runtime::Handle, holder: &str, force: b
     };
     let lease = host.state().lease.clone();
     lease.renewed(now() + chrono::Duration::seconds(DURATION_SECS));
-    eprintln!("vscript: holding the maintenance lock (Lease {}/{})", ns, LEASE);
+    crate::errln!("vscript: holding the maintenance lock (Lease {}/{})", ns, LEASE);
     // VSCRIPT_LOCK_RENEW_SECS shortens the renewal interval (tests).
     let renew_every = std::env::var("VSCRIPT_LOCK_RENEW_SECS")
         .ok()

@@ -14,6 +14,7 @@ pub mod report;
 pub mod script;
 pub mod session;
 pub mod target;
+pub mod translate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,10 +45,26 @@ pub struct RunRequest {
     /// `--resume RUN_ID`.
     pub resume: Option<String>,
     pub force_unlock: bool,
+    /// `--tz`: the time zone of the report's times (default: JST for `ja`, the local zone for `en`).
+    pub tz: Option<report::Zone>,
+    /// `--keep`: keep a successful rehearsal's files (the simulator's dir, the run's temp dir).
+    pub keep: bool,
+}
+
+/// What `execute` leaves for the end of the run.
+struct Ran {
+    code: u8,
+    /// The summary block's rows: `(label, value)`.
+    summary: Vec<(String, String)>,
+    /// The run's temp dir (`temp_dir()`), if the script made one.
+    temp: Option<PathBuf>,
 }
 
 /// Runs a procedure; the exit code, or a setup failure before anything ran.
 pub fn run(req: RunRequest) -> Result<u8, Failure> {
+    // A wrong procedure name, an unknown function or a mistyped `--set` is refused before
+    // anything starts (no simulator, no cluster connection).
+    precheck(&req)?;
     let resumed = match &req.resume {
         Some(id) => Some(resumed_run(&req, id)?),
         None => None,
@@ -57,12 +74,79 @@ pub fn run(req: RunRequest) -> Result<u8, Failure> {
         params = resume_params(r, &req.params)?;
     }
     let session = session::open(&req.target, params)?;
-    let code = {
+    let rehearsal = session.rehearsal.is_some();
+    let ran = {
         let _guard = session.rt.enter();
         execute(&req, &session, resumed.as_ref())
     };
-    session.close();
-    code
+    // A successful rehearsal leaves nothing behind; a failed one (or `--keep`) keeps its
+    // files for inspection, and says where.
+    let ok = matches!(&ran, Ok(r) if r.code == EXIT_OK);
+    let remove = rehearsal && ok && !req.keep;
+    let kept = session.close(remove);
+    let ran = ran?;
+    let mut summary = ran.summary;
+    if let Some(t) = &ran.temp {
+        if remove {
+            let _ = std::fs::remove_dir_all(t);
+        } else {
+            summary.push(("temp files".into(), t.display().to_string()));
+        }
+    }
+    if remove {
+        for (k, v) in summary.iter_mut() {
+            if k == "journal" {
+                v.push_str(" (removed with the rehearsal files)");
+            }
+        }
+    }
+    if let Some(dir) = kept {
+        summary.push(("rehearsal files".into(), format!("{} (kept)", dir.display())));
+    } else if remove {
+        summary.push(("rehearsal files".into(), "removed (--keep keeps them)".into()));
+    }
+    crate::errln!("{}", summary_block(&summary));
+    Ok(ran.code)
+}
+
+/// The block every run ends with: result, time, downtime, run id, journal, report.
+fn summary_block(rows: &[(String, String)]) -> String {
+    let w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let mut out = String::from("vscript: summary");
+    for (k, v) in rows {
+        out.push_str(&format!("\n  {k:w$}  {v}"));
+    }
+    out
+}
+
+/// The checks made before a session starts: the script exists (with the closest names
+/// when it does not), compiles and lints, and every `--set` key is a parameter it reads.
+fn precheck(req: &RunRequest) -> Result<(), Failure> {
+    let tools = match &req.target.tools {
+        Some(t) if !t.is_dir() => return Err(Failure::usage(format!("tools dir `{}` does not exist", t.display()))),
+        Some(t) => Some(t.clone()),
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            cwd.join("targetCluster").is_dir().then_some(cwd)
+        }
+    };
+    let script = script::resolve_script(&req.script, tools.as_deref())?;
+    let rt = session::runtime();
+    let target = engine::host::Target {
+        tools_dir: tools,
+        ..engine::host::Target::default()
+    };
+    let host = Arc::new(engine::Host::assemble(
+        target,
+        engine::host::Options::default(),
+        engine::host::Output::default(),
+        rt.handle().clone(),
+        Some(rt.clone()),
+    ));
+    let engine = crate::script_api::engine(host.clone());
+    let ast = script::compile(&engine, &script, &host)?;
+    let known = script::known_params(&engine, &ast, &host);
+    script::check_param_names(&script, &known, &req.params)
 }
 
 /// The run `--resume` names, checked.
@@ -105,7 +189,7 @@ fn resume_params(r: &journal::RunRecord, given: &BTreeMap<String, String>) -> Re
     Ok(recorded)
 }
 
-fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRecord>) -> Result<u8, Failure> {
+fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRecord>) -> Result<Ran, Failure> {
     let script = script::resolve_script(&req.script, session.target.tools_dir.as_deref())?;
     if let Some(r) = resumed
         && r.script != script.name
@@ -125,7 +209,7 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
     if req.json {
         // stdout carries only the JSON report.
         let h = host.clone();
-        engine.on_print(move |s| eprintln!("{}", h.secrets().redact(s)));
+        engine.on_print(move |s| crate::errln!("{}", h.secrets().redact(s)));
     }
     let ast = script::compile(&engine, &script, &host)?;
     // Every required parameter must be there before anything runs.
@@ -139,7 +223,7 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
     }
 
     // Say what we act on before anything changes.
-    eprintln!(
+    crate::errln!(
         "{}",
         session.banner(&format!("{} ({})", script.name, script.origin), host.dry_run())
     );
@@ -165,7 +249,7 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
         None
     };
     if let Some(r) = resumed {
-        eprintln!(
+        crate::errln!(
             "vscript: resuming run {}: {} completed step(s) will be skipped",
             r.id,
             r.steps_done.len()
@@ -173,7 +257,7 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
     }
     if let Some(j) = &journal {
         host.state().set_run_id(&j.id);
-        eprintln!("vscript: run {} (journal {})", j.id, host.show_path(&j.path));
+        crate::errln!("vscript: run {} (journal {})", j.id, host.show_path(&j.path));
         let params: serde_json::Map<String, Value> = host
             .opts()
             .params
@@ -220,12 +304,12 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
         }
     };
     if let Some(msg) = &error {
-        eprintln!("{msg}");
+        crate::errln!("{msg}");
         // A failure outside any step: run the handler here (imports are not in scope then).
         if let Some(fp) = host.state().take_on_failure() {
             host.state().reset_cancel();
             if let Err(e) = fp.call::<rhai::Dynamic>(&engine, &ast, ()) {
-                eprintln!(
+                crate::errln!(
                     "vscript: the failure handler itself failed: {}",
                     host.secrets().redact(&engine::error_text(&e))
                 );
@@ -242,6 +326,34 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
     }
     if let Some(j) = &journal {
         j.event("end", json!({ "exit_code": code, "error": error }));
+    }
+    let downtime = if host.dry_run() {
+        None
+    } else {
+        steps.downtime(&host.state().resumed_steps())
+    };
+    let mut summary: Vec<(String, String)> = vec![
+        ("result".into(), format!("{} (exit {code})", report::result_of(code))),
+        (
+            "time".into(),
+            report::duration(u64::try_from((finished - started).num_milliseconds()).unwrap_or(0)),
+        ),
+    ];
+    if let Some(d) = &downtime {
+        summary.push(("downtime".into(), report::downtime_text(d)));
+    }
+    if host.dry_run() {
+        summary.push(("mode".into(), "dry run: nothing was changed".into()));
+    }
+    if let Some(j) = &journal {
+        summary.push(("run id".into(), j.id.clone()));
+        summary.push(("journal".into(), j.path.display().to_string()));
+        if code != EXIT_OK && host.state().changes_made() > 0 {
+            summary.push(("resume".into(), format!("vscript run {} --resume {}", script.name, j.id)));
+        }
+    }
+    if let Some(path) = &req.report {
+        summary.push(("report".into(), path.display().to_string()));
     }
     if req.json || req.report.is_some() {
         let remembered = host.state().remembered();
@@ -266,12 +378,14 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
             "remembered": remembered,
             "violations": violations.as_ref().map(|v| serde_json::to_value(v).unwrap_or_default()),
             "warnings": host.state().trust_warnings(),
+            "downtime": downtime,
+            "about": report::about_of(&remembered),
         });
         let report = host.redact_value(report);
         if let Some(path) = &req.report
-            && let Err(e) = std::fs::write(path, report::markdown(&report, req.lang))
+            && let Err(e) = std::fs::write(path, report::markdown(&report, req.lang, req.tz.clone()))
         {
-            eprintln!("vscript: cannot write the report {}: {e}", path.display());
+            crate::errln!("vscript: cannot write the report {}: {e}", path.display());
             code = code.max(EXIT_FAILED);
         }
         if req.json {
@@ -280,9 +394,10 @@ fn execute(req: &RunRequest, session: &Session, resumed: Option<&journal::RunRec
             let _ = writeln!(std::io::stdout().lock(), "{text}");
         }
     }
+    let temp = host.sandbox().made_temp_dir();
     // The process ends soon: freeing the engine's function tables and the AST one by one
     // would only cost time (about a millisecond).
     std::mem::forget(engine);
     std::mem::forget(ast);
-    Ok(code)
+    Ok(Ran { code, summary, temp })
 }

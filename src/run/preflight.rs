@@ -93,9 +93,11 @@ fn primitive_accesses(name: &str) -> &'static [(&'static str, &'static str, &'st
             ("list", "Job", ""),
             ("watch", "Job", ""),
             ("list", "Pod", ""),
+            ("watch", "Pod", ""),
             ("get", "Pod", "log"),
         ],
         "logs" => &[("get", "Pod", "log")],
+        "describe" => &[("get", "Pod", ""), ("list", "Event", "")],
         "follow_logs" => &[("list", "Pod", ""), ("watch", "Pod", ""), ("get", "Pod", "log")],
         "pvc_resize" => &[("get", "PersistentVolumeClaim", ""), ("patch", "PersistentVolumeClaim", "")],
         "wait_pvc_capacity" => &[("list", "PersistentVolumeClaim", ""), ("watch", "PersistentVolumeClaim", "")],
@@ -404,7 +406,7 @@ impl Report {
             Verdict::Failed => "FAILED            ",
             Verdict::Unknown => "cannot be checked ",
         };
-        eprintln!("  {tag} {what}");
+        crate::errln!("  {tag} {what}");
         self.lines.push((v, what));
     }
     fn count(&self, v: Verdict) -> usize {
@@ -419,7 +421,7 @@ pub fn preflight(req: PreflightRequest) -> Result<u8, Failure> {
         let _guard = session.rt.enter();
         check(&req, &session)
     };
-    session.close();
+    session.close(true);
     code
 }
 
@@ -440,7 +442,7 @@ fn check(req: &PreflightRequest, session: &Session) -> Result<u8, Failure> {
         None => (Uses::default(), false),
     };
     let ns = host.target().namespace.clone();
-    eprintln!(
+    crate::errln!(
         "{}",
         session.banner(&format!("preflight of {}", name.as_deref().unwrap_or("the installation")), false)
     );
@@ -669,7 +671,7 @@ fn check_tools(r: &mut Report, tools: &Path, cluster: Option<&str>, uses: &Uses)
 
 fn finish(r: &Report) -> Result<u8, Failure> {
     let (ok, failed, unknown) = (r.count(Verdict::Verified), r.count(Verdict::Failed), r.count(Verdict::Unknown));
-    eprintln!("preflight: {ok} verified, {failed} failed, {unknown} cannot be checked");
+    crate::errln!("preflight: {ok} verified, {failed} failed, {unknown} cannot be checked");
     Ok(if failed > 0 { EXIT_FAILED } else { EXIT_OK })
 }
 

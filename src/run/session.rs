@@ -72,7 +72,7 @@ pub fn open(spec: &TargetSpec, mut params: BTreeMap<String, String>) -> Result<S
         if let Some(s) = spec.speed {
             opts.speed = s;
         }
-        eprintln!("vscript: rehearsal: starting a simulated cluster in {}", dir.display());
+        crate::errln!("vscript: rehearsal: starting a simulated cluster in {}", dir.display());
         let sim = bg
             .block_on(vscript_sim::Sim::start(opts))
             .map_err(|e| Failure::failed(format!("cannot start the simulated cluster: {e:#}")))?;
@@ -148,9 +148,20 @@ impl Session {
             params,
             settings,
             vantiq,
+            console: script.is_none(),
             ..Options::default()
         };
-        let out = Output { json, ..Output::default() };
+        let every = self
+            .config
+            .output
+            .progress_seconds
+            .map(std::time::Duration::from_secs_f64)
+            .unwrap_or(crate::engine::host::progress::DEFAULT_EVERY);
+        let out = Output {
+            json,
+            progress: crate::engine::host::progress::Progress::new(crate::engine::host::progress::Style::detect(), every),
+            ..Output::default()
+        };
         Host::assemble(self.target.clone(), opts, out, self.rt.handle().clone(), Some(self.rt.clone()))
     }
 
@@ -172,26 +183,33 @@ impl Session {
         let sim = self.rehearsal.as_ref()?;
         let v = sim.violations();
         if v.is_empty() {
-            eprintln!("vscript: rehearsal: the simulator recorded no invariant violation");
+            crate::errln!("vscript: rehearsal: the simulator recorded no invariant violation");
         } else {
-            eprintln!("vscript: rehearsal: the simulator recorded {} invariant violation(s):", v.len());
+            crate::errln!("vscript: rehearsal: the simulator recorded {} invariant violation(s):", v.len());
             for x in &v {
-                eprintln!("  {} [{}] {}", x.at, x.rule, x.message);
+                crate::errln!("  {} [{}] {}", x.at, x.rule, x.message);
             }
         }
         Some(v)
     }
 
-    /// Stops the simulator, keeping its files for inspection.
-    pub fn close(self) {
+    /// Stops the simulator; its files are removed (`remove`: a successful rehearsal) or
+    /// kept for inspection, and then their directory is returned.
+    pub fn close(self, remove: bool) -> Option<PathBuf> {
+        let mut kept = None;
         if let Some(sim) = self.rehearsal {
             let dir = sim.dir.clone();
             self.bg.block_on(sim.shutdown());
-            eprintln!("vscript: rehearsal files kept in {}", dir.display());
+            if remove && std::fs::remove_dir_all(&dir).is_ok() {
+                // Gone.
+            } else {
+                kept = Some(dir);
+            }
         }
         // What is left there (the signal handler, an aborted lock renewal) has nothing to
         // finish: do not wait for the worker thread.
         self.bg.shutdown_background();
+        kept
     }
 }
 

@@ -139,7 +139,7 @@ fn every_registered_function_is_a_read_or_a_change_and_changes_are_known() {
     }
     // Reads: by their names, the verbs of looking (a new verb must be classified here).
     let reading = regex::Regex::new(
-        r"::(get|has|all|exists|list|read|inspect|check|check_\w+|covers|fingerprint|remote|sha256|backups|latest_backup|head|status|cluster_branch|logs|follow_logs|wait_\w+|replicas|secret|ns|namespace|quantity|server_version|vantiq|vantiq_about|vantiq_login|vantiq_login_ready|format)$",
+        r"::(get|has|all|exists|list|read|inspect|check|check_\w+|covers|fingerprint|remote|sha256|backups|latest_backup|head|status|cluster_branch|logs|follow_logs|wait_\w+|replicas|secret|ns|namespace|quantity|server_version|describe|vantiq|vantiq_about|vantiq_login|vantiq_login_ready|format)$",
     )
     .unwrap();
     let unclassified: Vec<&String> = registered

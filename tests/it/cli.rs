@@ -197,7 +197,7 @@ fn doc_lists_every_module_function() {
 fn completions_are_generated() {
     let out = vscript(&["completions", "bash"], &project_dir());
     assert_eq!(out.code, 0);
-    assert!(out.stdout.contains("vscript") && out.stdout.contains("rehearse"), "{}", out.stdout);
+    assert!(out.stdout.contains("vscript") && out.stdout.contains("COMPLETE"), "{}", out.stdout);
 }
 
 #[test]

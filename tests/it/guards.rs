@@ -304,3 +304,120 @@ fn the_storage_class_check_is_a_message_the_api_server_would_also_refuse() {
         assert!(c.get("StatefulSet", "shared", "influxdb").is_some());
     }
 }
+
+/// The minor upgrade's parameters of every scenario below.
+const MINOR: &[(&str, &str)] = &[("tag", "1.31.0"), ("release", "3.11.0")];
+
+#[test]
+fn minor_upgrade_deploys_only_after_a_completed_backup() {
+    // A customised backup_mongo that starts the backup Job without waiting for it (an
+    // engineer who wanted the downtime shorter), and a backup that fails: step 8's check
+    // is all that stands between the failed backup and the schema migration.
+    proven(
+        "minor_upgrade: backup before deploy",
+        "scripts/minor_upgrade.rhai",
+        &[(
+            "    if !vantiq::backup_completed(backup_job) {\n        fail(\"refusing to deploy: no completed MongoDB backup in this run\");\n    }\n",
+            "",
+        )],
+        |c| {
+            install(
+                c,
+                "stdlib/vantiq.rhai",
+                &[(
+                    "    k8s::create_job_from_cronjob(\"mongobackup\", job);\n    k8s::wait_job(job, timeout);\n",
+                    "    k8s::create_job_from_cronjob(\"mongobackup\", job);\n",
+                )],
+            );
+            crate::harness::post_faults(c, r#"{"jobs": {"mongobackup": "fail"}}"#);
+            let out = c.run("minor_upgrade", MINOR);
+            c.settle();
+            no_violation_of(c, &["migration-without-backup"]).map_err(|e| format!("{e}\n{}", out.all()))?;
+            if out.code == 0 {
+                return Err(format!("the upgrade succeeded without a completed backup\n{}", out.all()));
+            }
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn minor_upgrade_holds_vantiq_at_one_pod_through_the_migration() {
+    // deployVantiq sets vantiq back to deploy.yaml's replicas; without step 8's hold (and
+    // its checks, whose failure would make the installation safe in time), more than one
+    // pod runs load-model against the same schema.
+    proven(
+        "minor_upgrade: one-pod hold",
+        "scripts/minor_upgrade.rhai",
+        &[
+            (
+                "    k8s::scale(\"vantiq\", 1, #{ retry_for: timeout });\n    vantiq::hold_for_migration(timeout);\n",
+                "",
+            ),
+            (
+                "        if k8s::replicas(\"vantiq\") != 1 { fail(\"vantiq is not at exactly 1 replica\"); }\n",
+                "",
+            ),
+            (
+                "            if vantiq::manages(name) && k8s::replicas(name) != 0 { fail(`${name} is not at 0 replicas`); }\n",
+                "",
+            ),
+        ],
+        |c| {
+            let out = c.run("minor_upgrade", MINOR);
+            c.settle();
+            no_violation_of(c, &["concurrent-migration"]).map_err(|e| format!("{e}\n{}", out.all()))
+        },
+    );
+}
+
+#[test]
+fn minor_upgrade_holds_the_components_at_zero_through_the_migration() {
+    // The components (metrics-collector, vision-analytics) must not run while the schema
+    // migrates; deployVantiq starts them again, hold_for_migration stops them.
+    proven(
+        "minor_upgrade: components at 0",
+        "stdlib/vantiq.rhai",
+        &[("                k8s::scale(name, 0, opts);\n", "")],
+        |c| {
+            let out = c.run("minor_upgrade", MINOR);
+            c.settle();
+            no_violation_of(c, &["component-during-migration"]).map_err(|e| format!("{e}\n{}", out.all()))
+        },
+    );
+}
+
+#[test]
+fn minor_upgrade_refuses_an_older_version() {
+    // Going back a minor version is a restore of the backup (minor_upgrade_rollback): an
+    // older image started on the newer schema is refused by the simulator's Vantiq.
+    proven(
+        "minor_upgrade: not older",
+        "scripts/minor_upgrade.rhai",
+        &[(
+            "    if vantiq::version_cmp(vantiq::minor_of(tag), vantiq::minor_of(tag_before)) < 0 {",
+            "    if false {",
+        )],
+        |c| {
+            let out = c.run("minor_upgrade", &[("tag", "1.29.4")]);
+            c.settle();
+            no_violation_of(c, &["image-older-than-schema"]).map_err(|e| format!("{e}\n{}", out.all()))
+        },
+    );
+}
+
+#[test]
+fn minor_upgrade_refuses_a_patch_version_and_spares_the_downtime() {
+    // Within the minor version, patch_upgrade rolls the pods without a downtime: the minor
+    // procedure would stop Vantiq for nothing.
+    proven(
+        "minor_upgrade: a minor change",
+        "scripts/minor_upgrade.rhai",
+        &[("    if vantiq::minor_of(tag) == vantiq::minor_of(tag_before) {", "    if false {")],
+        |c| {
+            let before = snapshot(c);
+            let out = c.run("minor_upgrade", &[("tag", "1.30.11")]);
+            unchanged(c, &before, &out)
+        },
+    );
+}

@@ -13,6 +13,7 @@ mod guards;
 mod host;
 mod kube_trust;
 mod locking;
+mod operator;
 mod paths;
 mod preflight;
 mod repl;

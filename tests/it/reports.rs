@@ -94,7 +94,7 @@ fn run_reports_validate_against_the_schema() {
         text.contains("## 対応が必要な項目") || text.contains("**対応が必要な項目**"),
         "{text}"
     );
-    assert!(text.contains("- SSL certificate expires"), "{text}");
+    assert!(text.contains("- SSL 証明書の有効期限"), "the due items in Japanese: {text}");
     assert!(text.contains("## エラー"), "{text}");
 
     // A run with side effects.
@@ -105,7 +105,10 @@ fn run_reports_validate_against_the_schema() {
     assert!(!r["effects"].as_array().unwrap().is_empty(), "{r:#}");
     assert_eq!(r["findings"], Value::Null);
     let text = std::fs::read_to_string(&md).unwrap();
-    assert!(text.contains("| Action | Target | Change | Result |"), "{text}");
+    assert!(
+        text.contains("## Changes made\n\n1. Created Job acme/mongobackup-"),
+        "effects as sentences: {text}"
+    );
     c.assert_no_violation();
 }
 
@@ -187,5 +190,78 @@ fn committed_definitions_match_the_registrations() {
             committed[name] == *bytes,
             ".rhai/definitions/{name} is stale: run `cargo run -- doc --definitions .rhai/definitions`"
         );
+    }
+}
+
+/// A report with the volatile parts (times, durations, run ids, job names, commits,
+/// ports) masked, for a golden-file comparison.
+fn masked(name: &str, text: &str) {
+    insta::with_settings!({filters => vec![
+        (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (JST|UTC([+-]\d\d:\d\d)?)", "[TIME]"),
+        (r"\d+分\d+秒|\d+(\.\d+)?(ミリ秒|秒)|\b\d+m\d\ds\b|\b\d+(\.\d)?s\b|\b\d+ms\b", "[DURATION]"),
+        (r"\d{8}-\d{6}-minor_upgrade", "[RUN_ID]"),
+        (r"mongobackup-\d{14}(-\d+)?", "mongobackup-[STAMP]"),
+        (r"\b[0-9a-f]{40}\b", "[COMMIT]"),
+        (r":\d{2,5}/", ":[PORT]/"),
+    ]}, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn golden_reports_of_a_rehearsed_minor_upgrade_in_both_languages_and_as_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    for (lang, extra, name) in [
+        ("ja", None, "rehearsed_minor_upgrade_ja"),
+        ("en", Some("UTC"), "rehearsed_minor_upgrade_en"),
+        ("ja", None, "rehearsed_minor_upgrade_dry_run_ja"),
+    ] {
+        let md = dir.path().join(format!("{name}.md"));
+        let md_s = md.display().to_string();
+        let mut args = vec![
+            "run",
+            "minor_upgrade",
+            "--rehearse",
+            "--speed",
+            "150",
+            "--yes",
+            "--set",
+            "tag=1.31.0",
+            "--report",
+            &md_s,
+            "--lang",
+            lang,
+        ];
+        if let Some(tz) = extra {
+            args.extend(["--tz", tz]);
+        }
+        if name.contains("dry_run") {
+            args.push("--dry-run");
+        }
+        let out = vscript(&args, &std::env::temp_dir());
+        out.ok();
+        let text = std::fs::read_to_string(&md).unwrap();
+        if lang == "ja" {
+            // Every step title in Japanese, and the results too.
+            for english in ["Check the installation", "Stop Vantiq", "| ok |", "Scaled", "verified"] {
+                assert!(!text.contains(english), "`{english}` in the Japanese report:\n{text}");
+            }
+            assert!(text.contains(" JST |"), "times in JST:\n{text}");
+        }
+        if name.contains("dry_run") {
+            assert!(text.starts_with("# 保守作業計画（ドライラン）"), "{text}");
+            assert!(
+                !text.contains("| バックアップジョブ |"),
+                "a plan states no backup job as a fact:\n{text}"
+            );
+            assert!(text.contains("を作成する予定です"), "a plan says what it would do:\n{text}");
+            assert!(!text.contains("| ダウンタイム |"), "a plan has no downtime:\n{text}");
+        } else {
+            assert!(
+                text.contains(if lang == "ja" { "| ダウンタイム |" } else { "| Downtime |" }),
+                "{text}"
+            );
+        }
+        masked(name, &text);
     }
 }

@@ -5,6 +5,7 @@
 
 mod clients;
 mod output;
+pub mod progress;
 mod sandbox;
 mod state;
 
@@ -60,6 +61,8 @@ pub struct Options {
     /// Settings from `vscript.toml` (flattened dotted keys).
     pub settings: BTreeMap<String, Value>,
     pub vantiq: VantiqEndpoint,
+    /// The incident console (`vscript repl`): Ctrl-C on a log follow is a normal stop.
+    pub console: bool,
 }
 
 impl Default for Options {
@@ -73,6 +76,7 @@ impl Default for Options {
             stdlib_dir: None,
             settings: BTreeMap::new(),
             vantiq: VantiqEndpoint::default(),
+            console: false,
         }
     }
 }
@@ -297,10 +301,31 @@ impl Host {
                 },
             }
         };
+        // The wait is shown (after a grace) while it goes on: see `progress`.
+        let progress = &self.out.progress;
+        let id = progress.begin(what, limit);
+        let fut = async {
+            if id == 0 {
+                return fut.await;
+            }
+            let ticking = async {
+                tokio::time::sleep(progress::GRACE).await;
+                loop {
+                    progress.tick(&|s| self.out.secrets.redact(s));
+                    tokio::time::sleep(progress.tick_interval()).await;
+                }
+            };
+            tokio::select! {
+                biased;
+                r = fut => r,
+                () = ticking => unreachable!("the progress ticker never ends"),
+            }
+        };
         let r = match &self.rt.driver {
             Some(rt) => rt.block_on(fut),
             None => self.rt.handle.block_on(fut),
         };
+        progress.end(id);
         self.state.budget.waited(started.elapsed());
         r
     }
@@ -325,6 +350,12 @@ impl Host {
             self.warn(msg);
             self.journal_event("trust-warning", serde_json::json!({ "message": msg }));
         }
+    }
+
+    /// The latest relevant event of the running wait (a pod phase, a job's log line),
+    /// shown on its progress line.
+    pub fn progress_event(&self, text: &str) {
+        self.out.progress.event(text);
     }
 
     /// Redacts secrets inside a JSON value's strings.

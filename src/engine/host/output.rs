@@ -1,6 +1,6 @@
 //! Where a run's progress goes (stderr) and what it may not show: the redactor.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -59,6 +59,8 @@ pub struct Output {
     pub quiet: bool,
     /// Secrets seen so far, never printed.
     pub secrets: Redactor,
+    /// What is shown while a wait goes on.
+    pub progress: super::progress::Progress,
 }
 
 impl Default for Output {
@@ -68,6 +70,7 @@ impl Default for Output {
             json: false,
             quiet: false,
             secrets: Redactor::default(),
+            progress: super::progress::Progress::default(),
         }
     }
 }
@@ -79,13 +82,12 @@ impl Output {
             return;
         }
         let msg = self.secrets.redact(msg);
-        // One write per line: stderr is unbuffered, and `writeln!` would make one
-        // system call per piece.
+        // One write per line (stderr is unbuffered), around a live progress line.
         let line = if self.color && !color.is_empty() {
-            format!("\x1b[{color}m{prefix}\x1b[0m {msg}\n")
+            format!("\x1b[{color}m{prefix}\x1b[0m {msg}")
         } else {
-            format!("{prefix} {msg}\n")
+            format!("{prefix} {msg}")
         };
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        super::progress::err_line(&line);
     }
 }

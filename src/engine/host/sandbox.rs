@@ -70,6 +70,15 @@ impl Sandbox {
             .clone()
     }
 
+    /// The run's temp dir, if one was made (`None` also when making it failed and the
+    /// system's temp dir stood in: that one is never removed).
+    pub fn made_temp_dir(&self) -> Option<PathBuf> {
+        self.temp
+            .get()
+            .filter(|t| t.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vscript-run-")))
+            .cloned()
+    }
+
     /// A file the operator passed as a parameter: readable.
     pub fn allow_file(&self, p: &Path) {
         self.files.lock().unwrap().push(resolved(p));

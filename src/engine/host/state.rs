@@ -357,6 +357,11 @@ impl RunState {
         s.interrupted = r.interrupted;
     }
 
+    /// The steps completed by the attempts this run resumes, with their values.
+    pub fn resumed_steps(&self) -> BTreeMap<String, Value> {
+        self.steps.lock().unwrap().resumed.clone()
+    }
+
     /// The value a step returned, when an attempt this run resumes completed it (the
     /// step is then skipped).
     pub fn resumed_value(&self, title: &str) -> Option<Value> {

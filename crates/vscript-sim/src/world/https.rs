@@ -60,8 +60,11 @@ fn secret_text(obj: &Value, key: &str) -> Option<String> {
 }
 
 fn certified(crt: &str, key: &str) -> Option<CertifiedKey> {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut crt.as_bytes()).filter_map(|c| c.ok()).collect();
-    let key = rustls_pemfile::private_key(&mut key.as_bytes()).ok()??;
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(crt.as_bytes())
+        .filter_map(|c| c.ok())
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).ok()?;
     let signer = rustls::crypto::ring::sign::any_supported_type(&key).ok()?;
     (!certs.is_empty()).then(|| CertifiedKey::new(certs, signer))
 }

@@ -158,8 +158,11 @@ pub struct CertInfo {
 
 /// Every certificate in a PEM bundle, as DER, in order.
 pub fn pem_certs(pem: &str) -> Vec<Vec<u8>> {
-    let mut rd = std::io::BufReader::new(pem.as_bytes());
-    rustls_pemfile::certs(&mut rd).filter_map(|c| c.ok()).map(|c| c.to_vec()).collect()
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .filter_map(|c| c.ok())
+        .map(|c| c.to_vec())
+        .collect()
 }
 
 /// Inspects one DER certificate.

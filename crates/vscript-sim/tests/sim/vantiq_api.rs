@@ -31,7 +31,8 @@ pub struct Got {
 pub fn https_get(t: &T, path: &str, auth: &str) -> Got {
     let info = &t.sim().info;
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::fs::read(&info.ca_file).unwrap().as_slice()) {
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&std::fs::read(&info.ca_file).unwrap()) {
         roots.add(c.unwrap()).unwrap();
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
