@@ -100,3 +100,32 @@ fn every_shipped_script_and_stdlib_module_compiles_in_strict_mode() {
         }
     }
 }
+
+/// docs/safety.md's guard table: every guard names at least one test, and every test it
+/// links exists (`#[test] fn name` in the linked file).
+#[test]
+fn every_guard_in_safety_md_links_a_test() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/safety.md")).unwrap();
+    let start = text.find("## Guards and the tests that prove them").expect("the guard section");
+    let section = &text[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| guard")).collect();
+    assert!(rows.len() >= 15, "the guard table has {} rows", rows.len());
+    for row in rows {
+        let mut links = 0;
+        for part in row.split("[`").skip(1) {
+            let name = &part[..part.find("`]").unwrap()];
+            let file = &part[part.find("](").unwrap() + 2..part.find(')').unwrap()];
+            let (module, test) = name.split_once("::").unwrap();
+            assert_eq!(file, format!("../tests/it/{module}.rs"), "{row}");
+            let src = std::fs::read_to_string(root.join(&file[3..])).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let at = src
+                .find(&format!("fn {test}()"))
+                .unwrap_or_else(|| panic!("docs/safety.md links {name}, which {file} does not define"));
+            assert!(src[..at].trim_end().ends_with("#[test]"), "{name} is not a test");
+            links += 1;
+        }
+        assert!(links > 0, "a guard without a test: {row}");
+    }
+}
